@@ -1,0 +1,71 @@
+"""One root error and one subclass per export stage.
+
+Every message names the stage, what went wrong and what to do next. ``UserInputError`` marks
+problems the user can fix by changing the call (exit code 2 in the CLI); everything else is a
+failure of the export itself (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class ModelExportError(Exception):
+    """Root of every error modelexport raises on purpose."""
+
+    stage: str = "export"
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}".strip() if hint else message)
+
+    def one_line(self) -> str:
+        """The single line the CLI prints: stage, what happened, what to do."""
+        text = f"{self.stage} failed: {self.message}"
+        if self.hint:
+            text += f" Fix: {self.hint}"
+        return " ".join(text.split())
+
+
+class UserInputError(ModelExportError):
+    """The call itself is wrong: a missing path, an unsupported task, an existing output."""
+
+    stage = "input"
+    exit_code = 2
+
+
+class LoadError(ModelExportError):
+    """The model, its config or its preprocessors could not be loaded."""
+
+    stage = "load"
+    exit_code = 2
+
+
+class CaptureError(ModelExportError):
+    """The exporter backend could not turn the model into ONNX."""
+
+    stage = "capture"
+
+
+class TagError(ModelExportError):
+    """Hierarchy tagging failed."""
+
+    stage = "tag"
+
+
+class PackageError(ModelExportError):
+    """Writing the output directory failed."""
+
+    stage = "package"
+
+
+class VerifyError(ModelExportError):
+    """ONNX Runtime's outputs differ from PyTorch's beyond tolerance, or could not be compared."""
+
+    stage = "verify"
+
+
+class CompatibilityError(ModelExportError):
+    """Optimum could not load or run the exported directory."""
+
+    stage = "optimum"
