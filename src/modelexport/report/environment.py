@@ -1,0 +1,58 @@
+"""What a row records about where it ran: library versions, machine, commit and UTC time."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .schema import VERSION_KEYS, first_line
+
+# Distribution names whose version stands for each key.
+_DISTRIBUTIONS = {key: key for key in VERSION_KEYS if key != "python"}
+
+
+def package_versions(import_errors: dict[str, str] | None = None) -> dict[str, str]:
+    """Installed version per key, ``not installed``, or the version and why it fails to import."""
+    versions = {"python": platform.python_version()}
+    for key, dist in _DISTRIBUTIONS.items():
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = "not installed"
+    for key, error in (import_errors or {}).items():
+        if versions.get(key, "not installed") != "not installed":
+            versions[key] = f"{versions[key]} (import fails: {first_line(error, 160)})"
+    return versions
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine in a few stable words."""
+    return {
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def current_commit(cwd: str | Path | None = None) -> str | None:
+    """The commit under test: ``MODELEXPORT_COMMIT`` or ``GITHUB_SHA`` if set, else ``git``."""
+    for name in ("MODELEXPORT_COMMIT", "GITHUB_SHA"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def utc_now() -> str:
+    """Seconds-precision ISO 8601 UTC time, the format every row uses."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,205 @@
+"""The results schema, merging, and the pure renderers, against golden files.
+
+The fixture rows are hand-written JSONL under ``tests/golden/report/input/``: two environments,
+both exporters, failures at each stage, a timeout, a stale row a later run replaced, and an env
+(transformers-latest) where Optimum cannot be imported. To accept a deliberate rendering change,
+regenerate the golden outputs and review the diff::
+
+    UPDATE_GOLDEN=1 pytest tests/test_report.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from modelexport.errors import UserInputError
+from modelexport.report import (
+    SCHEMA_VERSION,
+    ExportOutcome,
+    ParityCheck,
+    ResultsSchemaError,
+    Row,
+    cli_render,
+    load_results,
+    merge,
+    render_html,
+    render_json,
+    render_markdown,
+)
+
+GOLDEN = Path(__file__).parent / "golden" / "report"
+INPUT = GOLDEN / "input"
+RENDERERS = {"RESULTS.md": render_markdown, "results.json": render_json, "index.html": render_html}
+
+EXPECTED_STATUS = {
+    ("optimum-latest", "bert-text-classification-torchscript"): "pass",
+    ("optimum-latest", "bert-text-classification-dynamo"): "pass",
+    ("optimum-latest", "bert-text-classification-optimum"): "pass",
+    ("optimum-latest", "vit-image-classification-torchscript"): "pass",
+    ("optimum-latest", "vit-image-classification-dynamo"): "fail",
+    ("optimum-latest", "vit-image-classification-optimum"): "fail",
+    ("optimum-latest", "clip-zero-shot-image-classification-torchscript"): "fail",
+    ("transformers-latest", "bert-text-classification-torchscript"): "ort-only",
+    ("transformers-latest", "bert-text-classification-dynamo"): "fail",
+    ("transformers-latest", "bert-text-classification-optimum"): "n/a",
+    ("transformers-latest", "vit-image-classification-torchscript"): "ort-only",
+    ("transformers-latest", "vit-image-classification-dynamo"): "fail",
+}
+
+
+@pytest.fixture
+def results():
+    return load_results([INPUT])
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_rendering_matches_golden_file(results, name):
+    rendered = RENDERERS[name](results)
+    golden = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered, encoding="utf-8", newline="\n")
+    assert rendered == golden.read_text(encoding="utf-8"), f"{name} differs; see the module docstring"
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderers_are_pure(results, name):
+    before = [row.to_dict() for row in results.rows]
+    assert RENDERERS[name](results) == RENDERERS[name](load_results([INPUT]))
+    assert [row.to_dict() for row in results.rows] == before
+
+
+def test_each_fixture_row_gets_its_status(results):
+    assert {row.key: row.status() for row in results.rows} == EXPECTED_STATUS
+
+
+def test_merge_keeps_the_newest_row_per_env_and_case(results):
+    kept = next(
+        r for r in results.rows if r.key == ("optimum-latest", "bert-text-classification-torchscript")
+    )
+    assert kept.utc == "2026-11-24T10:00:01Z"
+    assert kept.export.ok
+    raw = sum(1 for path in INPUT.glob("*.jsonl") for line in path.read_text().splitlines() if line)
+    assert len(results.rows) == raw - 1
+
+
+def test_merge_breaks_time_ties_in_favour_of_the_later_row(results):
+    row = results.rows[0]
+    again = Row.from_dict({**row.to_dict(), "onnx_bytes": 1})
+    assert merge([row, again]).rows[0].onnx_bytes == 1
+
+
+def test_row_round_trips_through_dict(results):
+    for row in results.rows:
+        assert Row.from_dict(json.loads(json.dumps(row.to_dict()))) == row
+
+
+def test_rows_in_results_json_read_back_as_rows(results):
+    document = json.loads(render_json(results))
+    assert document["schema_version"] == SCHEMA_VERSION
+    assert [Row.from_dict(r) for r in document["rows"]] == results.rows
+    assert [r["status"] for r in document["rows"]] == [r.status() for r in results.rows]
+
+
+def test_results_json_names_environments_with_versions_machine_commit_and_time(results):
+    document = json.loads(render_json(results))
+    envs = {env["name"]: env for env in document["environments"]}
+    assert set(envs) == {"optimum-latest", "transformers-latest"}
+    assert envs["transformers-latest"]["versions"]["transformers"] == "5.23.0"
+    assert "import fails" in envs["transformers-latest"]["versions"]["optimum"]
+    assert envs["transformers-latest"]["optimum_available"] is False
+    assert envs["optimum-latest"]["machine"]["cpu_count"] == 2
+    assert document["commits"] == ["0123456789abcdef0123456789abcdef01234567"]
+    assert document["generated_utc"] == "2026-11-24T11:00:30Z"
+    assert document["summary"] == {"cells": 12, "pass": 4, "ort-only": 2, "fail": 5, "n/a": 1}
+
+
+def test_other_schema_version_is_refused(results):
+    data = {**results.rows[0].to_dict(), "schema_version": SCHEMA_VERSION + 1}
+    with pytest.raises(ResultsSchemaError, match="schema_version"):
+        Row.from_dict(data)
+
+
+def test_malformed_line_names_file_and_line(tmp_path, results):
+    path = tmp_path / "broken.jsonl"
+    path.write_text(json.dumps(results.rows[0].to_dict()) + "\n" + '{"schema_version": 1, "case_id": "x"\n')
+    with pytest.raises(ResultsSchemaError, match=r"broken\.jsonl:2"):
+        load_results([path])
+
+
+def test_row_missing_a_field_is_refused(results):
+    data = results.rows[0].to_dict()
+    del data["export"]
+    with pytest.raises(ResultsSchemaError, match="malformed"):
+        Row.from_dict(data)
+
+
+def test_markdown_has_one_matrix_row_per_model_task_and_one_column_per_env_and_column(results):
+    text = render_markdown(results)
+    matrix = text.split("## Matrix")[1].split("##")[0].strip().splitlines()
+    assert len(matrix) == 2 + 3  # header, rule, bert/clip/vit
+    assert matrix[0].count("<br>") == 2 * 3  # 2 envs × (torchscript, dynamo, optimum)
+    vit = next(line for line in matrix if line.startswith("| vit |"))
+    assert "❌ export" in vit and "❌ optimum parity 3.2e-03" in vit and "🔷 9.5e-07" in vit
+
+
+def test_markdown_lists_the_error_behind_every_failure(results):
+    failures = render_markdown(results).split("## Failures")[1]
+    for row in results.rows:
+        if row.status() == "fail":
+            stage, message = row.failure()
+            assert f"`{row.case_id}` — **{stage}**: {message}" in failures
+    assert "`transformers-latest` · Optimum cannot be imported: ImportError" in failures
+    assert "stale failure" not in failures
+
+
+def test_markdown_summary_counts_statuses(results):
+    assert "**12 cells in 2 environments over 3 model × task rows from 3 models: 4 pass, 2 ort-only, " in (
+        render_markdown(results)
+    )
+
+
+def test_markdown_escapes_pipes_inside_table_cells():
+    row = Row(
+        case_id="m-t-torchscript",
+        env="e|x",
+        model="m",
+        task="t",
+        backend="torchscript",
+        exporter="modelexport",
+        export=ExportOutcome(ok=True),
+        ort_parity=ParityCheck(ok=True, max_abs_diff={"y": 0.0}),
+        versions={"torch": "2|13"},
+    )
+    text = render_markdown(merge([row]))
+    assert "e\\|x" in text and "2\\|13" in text
+
+
+def test_html_is_self_contained(results):
+    page = render_html(results)
+    assert not re.search(r"https?://|<link\b|\bsrc=|@import|url\(", page)
+    assert page.count("<script>") == 1 and "function apply()" in page
+
+
+def test_html_has_a_row_per_cell_with_its_status_class(results):
+    page = render_html(results)
+    cells = page.split('<table id="cells"')[1].split("</table>")[0]
+    statuses = re.findall(r'<tr data-status="([^"]+)"', cells)
+    assert sorted(statuses) == sorted(EXPECTED_STATUS.values())
+    assert cells.count('class="s-fail"') == 5 and cells.count('class="s-ort"') == 2
+
+
+def test_cli_render_writes_the_three_files(tmp_path):
+    written = cli_render(INPUT, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(RENDERERS)
+    assert (tmp_path / "out" / "RESULTS.md").read_text() == (GOLDEN / "RESULTS.md").read_text()
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_cli_render_refuses_an_empty_results_directory(tmp_path):
+    with pytest.raises(UserInputError, match="no results rows"):
+        cli_render(tmp_path, tmp_path / "out")
