@@ -3,3 +3,42 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .errors import (
+    CaptureError,
+    CompatibilityError,
+    LoadError,
+    ModelExportError,
+    PackageError,
+    TagError,
+    UserInputError,
+    VerifyError,
+)
+from .export import ExportStatus, export_with_config, run_export
+from .legacy import add_config_to_existing_model, export_onnx_with_hierarchy
+from .tasks import TASKS, TaskSpec, infer_task
+from .verify import OptimumCheck, Verification, check_optimum, validate_optimum_compatibility
+
+__all__ = [
+    "TASKS",
+    "CaptureError",
+    "CompatibilityError",
+    "ExportStatus",
+    "LoadError",
+    "ModelExportError",
+    "OptimumCheck",
+    "PackageError",
+    "TagError",
+    "TaskSpec",
+    "UserInputError",
+    "Verification",
+    "VerifyError",
+    "__version__",
+    "add_config_to_existing_model",
+    "check_optimum",
+    "export_onnx_with_hierarchy",
+    "export_with_config",
+    "infer_task",
+    "run_export",
+    "validate_optimum_compatibility",
+]

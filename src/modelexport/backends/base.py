@@ -1,0 +1,61 @@
+"""What every exporter backend shares: the protocol and the module wrapper that is traced.
+
+The wrapper gives the traced module a forward() whose parameters are exactly the ONNX input names
+(so both exporters name inputs and map dynamic axes by name) and returns the task's outputs as a
+tuple in the ONNX output order. The Hugging Face model sits under the attribute ``model``; the
+hierarchy stage strips that one level so module paths read as in the user's model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+
+from ..inputs import IOSpec
+
+BackendName = Literal["torchscript", "dynamo"]
+WRAPPER_ATTRIBUTE = "model"
+
+
+class Backend(Protocol):
+    name: BackendName
+    default_opset: int
+
+    def export(
+        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
+    ) -> None:
+        """Write ``module`` traced on ``inputs`` to ``path`` as ONNX."""
+        ...
+
+
+class ExportWrapper(torch.nn.Module):
+    """Calls the model with named inputs and returns the named outputs as a tuple."""
+
+    def __init__(self, model: torch.nn.Module, input_names: list[str], output_names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self._input_names = list(input_names)
+        self._output_names = list(output_names)
+
+    def _run(self, *args: torch.Tensor) -> tuple[Any, ...]:
+        outputs = self.model(**dict(zip(self._input_names, args, strict=True)), return_dict=True)
+        return tuple(outputs[name] for name in self._output_names)
+
+
+def wrap(model: torch.nn.Module, io: IOSpec) -> ExportWrapper:
+    """A wrapper whose forward() signature is exactly ``io.input_names``, in order.
+
+    torch.export binds dynamic shapes by parameter name and the TorchScript exporter names inputs
+    by position, so a ``*args`` forward will not do; the signature is generated from validated
+    identifiers.
+    """
+    names = io.input_names
+    if not all(n.isidentifier() for n in names):
+        raise ValueError(f"input names must be identifiers: {names}")
+    params = ", ".join(names)
+    namespace: dict[str, Any] = {}
+    exec(f"def forward(self, {params}):\n    return self._run({params})\n", namespace)
+    cls = type("ExportWrapper", (ExportWrapper,), {"forward": namespace["forward"]})
+    return cls(model, names, io.output_names)

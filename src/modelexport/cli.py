@@ -1,0 +1,223 @@
+"""The ``modelexport`` command: a thin click layer over the API.
+
+Exit codes: 0 ok, 1 an export, verification or compatibility failure, 2 bad usage or input.
+Errors print one line (what is wrong, how to fix it); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import ModelExportError
+
+_DEBUG_ENV = "MODELEXPORT_DEBUG"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns every error into one line and an exit code, unless --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelExportError as e:
+            if os.environ.get(_DEBUG_ENV):
+                raise
+            _fail(e.one_line(), e.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was written.", 130)
+        except Exception as e:
+            if os.environ.get(_DEBUG_ENV):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            _fail(f"unexpected {type(e).__name__}: {first} (rerun with --debug for the traceback)", 1)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="modelexport")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and library logs.")
+def main(debug: bool) -> None:
+    """Export Hugging Face models to Optimum-ready ONNX with module hierarchy tags."""
+    if debug:
+        os.environ[_DEBUG_ENV] = "1"
+        logging.basicConfig(level=logging.INFO)
+    else:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _output_dir(output: str) -> Path:
+    path = Path(output)
+    if path.suffix == ".onnx":
+        directory = path.parent / path.stem
+        click.echo(f"writing a directory: {directory} (Optimum loads directories, not single files)")
+        return directory
+    return path
+
+
+@main.command()
+@click.argument("model")
+@click.argument("output")
+@click.option(
+    "--task", default=None, help="Optimum task name; inferred from config.architectures if omitted."
+)
+@click.option(
+    "--exporter", type=click.Choice(["torchscript", "dynamo"]), default="torchscript", show_default=True
+)
+@click.option("--opset", type=int, default=None, help="ONNX opset (default: 17 torchscript, 18 dynamo).")
+@click.option(
+    "--clean-onnx", is_flag=True, help="No node metadata in model.onnx (hierarchy.json is still written)."
+)
+@click.option(
+    "--no-config", is_flag=True, help="Skip config/tokenizer files: Optimum will NOT load the result."
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists and is not empty.")
+@click.option(
+    "--atol", type=float, default=1e-4, show_default=True, help="Verification tolerance (absolute)."
+)
+@click.option(
+    "--rtol", type=float, default=1e-4, show_default=True, help="Verification tolerance (relative)."
+)
+@click.option(
+    "--trust-remote-code", is_flag=True, help="Run the model repository's own code (review it first)."
+)
+def export(
+    model: str,
+    output: str,
+    task: str | None,
+    exporter: str,
+    opset: int | None,
+    clean_onnx: bool,
+    no_config: bool,
+    force: bool,
+    atol: float,
+    rtol: float,
+    trust_remote_code: bool,
+) -> None:
+    """Export MODEL (a Hub id or a local directory) to the directory OUTPUT."""
+    from .export import run_export
+    from .packaging import files_with_sizes, format_size
+
+    if no_config:
+        click.secho(
+            "warning: --no-config: Optimum will not be able to load this export.", fg="yellow", err=True
+        )
+    started = time.perf_counter()
+    out_dir, status = run_export(
+        model,
+        _output_dir(output),
+        task=task,
+        exporter=exporter,
+        opset=opset,
+        clean_onnx=clean_onnx,
+        atol=atol,
+        rtol=rtol,
+        force=force,
+        with_config=not no_config,
+        trust_remote_code=trust_remote_code,
+        progress=lambda stage: click.echo(f"  {stage} ...", err=True),
+    )
+    click.echo(f"exported {model} ({status.task}, {status.exporter}) to {out_dir}")
+    for name, size in files_with_sizes(out_dir):
+        click.echo(f"  {name:<28} {format_size(size):>10}")
+    verification = status.verification or {}
+    click.echo(
+        f"verified against PyTorch at {verification.get('input_shapes')}: "
+        f"max|Δ| = {verification.get('max_abs_diff', float('nan')):.2e} (atol {atol:g})"
+    )
+    if status.hierarchy:
+        h = status.hierarchy
+        click.echo(f"hierarchy: {h}")
+    click.echo(f"done in {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+def validate(directory: str) -> None:
+    """Check that Optimum's ORTModelFor<Task> loads DIRECTORY and runs a real sample."""
+    from .verify import check_optimum
+
+    if not Path(directory).is_dir():
+        _fail(f"no such directory: '{directory}'. Fix: pass an export directory.", 2)
+    result = check_optimum(directory)
+    if not result.ok:
+        _fail(f"not compatible with Optimum ({result.ort_class or 'ORTModel'}): {result.reason}", 1)
+    click.echo(f"ok: {result.ort_class}.from_pretrained('{directory}') runs; outputs {result.output_shapes}")
+
+
+@main.command("add-config")
+@click.argument("onnx_file")
+@click.argument("model")
+@click.option("--force", is_flag=True, help="Overwrite config files that already exist beside ONNX_FILE.")
+@click.option("--trust-remote-code", is_flag=True)
+def add_config(onnx_file: str, model: str, force: bool, trust_remote_code: bool) -> None:
+    """Save MODEL's config and preprocessor files beside an existing ONNX_FILE."""
+    from .legacy import add_config_to_existing_model
+
+    written = add_config_to_existing_model(onnx_file, model, force=force, trust_remote_code=trust_remote_code)
+    click.echo(f"added {len(written)} files beside {onnx_file}: {', '.join(p.name for p in written)}")
+
+
+@main.group()
+def zoo() -> None:
+    """The offline tiny-model zoo the tests and the matrix use."""
+
+
+@zoo.command("list")
+def zoo_list() -> None:
+    """List the zoo's architectures and their tasks."""
+    from .zoo import list_archs
+
+    for spec in list_archs():
+        click.echo(f"{spec.name:<16} {spec.modality:<16} {', '.join(spec.tasks)}")
+
+
+@zoo.command("build")
+@click.argument("name")
+@click.argument("directory")
+@click.option("--task", default=None, help="The head to build (default: the architecture's first task).")
+def zoo_build(name: str, directory: str, task: str | None) -> None:
+    """Build the tiny model NAME into DIRECTORY."""
+    from .zoo import ARCHS, build
+
+    if name not in ARCHS:
+        _fail(f"unknown zoo model '{name}'. Fix: run 'modelexport zoo list' for the names.", 2)
+    spec = ARCHS[name]
+    if task is not None and task not in spec.tasks:
+        _fail(f"'{name}' has no task '{task}'. Fix: use one of {', '.join(spec.tasks)}.", 2)
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        _fail(f"'{directory}' exists and is not an empty directory. Fix: choose a new path.", 2)
+    path = build(name, target, task)
+    click.echo(f"built {name} ({task or spec.tasks[0]}) in {path}")
+
+
+def _add_optional_commands() -> None:
+    try:
+        from .hierarchy.cli import hierarchy_command
+    except ImportError:
+        pass
+    else:
+        main.add_command(hierarchy_command, "hierarchy")
+    try:
+        from .cli_matrix import matrix_group
+    except ImportError:
+        pass
+    else:
+        main.add_command(matrix_group, "matrix")
+
+
+_add_optional_commands()

@@ -1,0 +1,246 @@
+"""The export pipeline: load -> capture -> tag -> verify -> package, one stage runner, one error path.
+
+:class:`ExportStatus` records every stage (status, seconds, message); it is the CLI's summary and a
+matrix cell's row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import onnx
+
+from . import __version__
+from .backends import DEFAULT_BACKEND, get_backend, wrap
+from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
+from .inputs import IOSpec, build_io_spec, make_inputs
+from .loading import LoadedModel, load
+from .packaging import (
+    HIERARCHY_FILE,
+    METADATA_FILE,
+    ONNX_FILE,
+    save_configs,
+    save_onnx,
+    staging_dir,
+    write_json,
+)
+from .verify import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    Verification,
+    compare_outputs,
+    onnxruntime_outputs,
+    pytorch_outputs,
+)
+
+Stage = Literal["load", "capture", "tag", "verify", "package"]
+STAGES: tuple[Stage, ...] = ("load", "capture", "tag", "verify", "package")
+_STAGE_ERRORS: dict[str, type[ModelExportError]] = {
+    "load": LoadError,
+    "capture": CaptureError,
+    "tag": TagError,
+    "verify": VerifyError,
+    "package": PackageError,
+}
+T = TypeVar("T")
+
+
+@dataclass
+class StageResult:
+    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ExportStatus:
+    """One record per export: a field per stage, plus what came out."""
+
+    source: str
+    task: str | None = None
+    exporter: str = DEFAULT_BACKEND
+    stages: dict[str, StageResult] = field(default_factory=lambda: {s: StageResult() for s in STAGES})
+    output_dir: str | None = None
+    verification: dict[str, Any] | None = None
+    hierarchy: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("ok", "skipped") for s in self.stages.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[str], None]
+
+
+@contextmanager
+def _stage(status: ExportStatus, name: Stage, progress: ProgressCallback | None) -> Iterator[None]:
+    """Run one stage: time it, record it, turn any unexpected exception into the stage's error."""
+    if progress:
+        progress(name)
+    result = status.stages[name]
+    start = time.perf_counter()
+    try:
+        yield
+    except ModelExportError as e:
+        result.status, result.message = "failed", e.one_line()
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        result.status, result.message = "failed", f"{type(e).__name__}: {first}"
+        where = f"'{status.source}' ({status.task or 'task not yet known'}, {status.exporter})"
+        hint = "try --exporter dynamo or --exporter torchscript." if name == "capture" else None
+        raise _STAGE_ERRORS[name](f"{where}: {type(e).__name__}: {first}", hint=hint) from e
+    finally:
+        result.seconds = round(time.perf_counter() - start, 3)
+    result.status = "ok"
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {
+        "modelexport": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def _metadata(
+    loaded: LoadedModel, io: IOSpec, status: ExportStatus, opset: int, clean_onnx: bool, saved: list[str]
+) -> dict[str, Any]:
+    return {
+        "source_model": loaded.source,
+        "task": loaded.task.name,
+        "ort_model_class": loaded.task.ort_class,
+        "model_type": getattr(loaded.config, "model_type", None),
+        "exporter": status.exporter,
+        "opset": opset,
+        "clean_onnx": clean_onnx,
+        "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "io": io.to_json(),
+        "saved_preprocessors": saved,
+        "preprocessor_notes": loaded.preprocessor_notes,
+        "verification": status.verification,
+        "hierarchy": status.hierarchy,
+        "stages": {k: asdict(v) for k, v in status.stages.items()},
+    }
+
+
+def _tag(
+    proto: onnx.ModelProto, module: Any, backend: str, clean_onnx: bool, out: Path
+) -> dict[str, Any] | None:
+    from . import hierarchy
+
+    if not hasattr(hierarchy, "tag_model"):
+        if clean_onnx:
+            for node in proto.graph.node:
+                del node.metadata_props[:]
+        return None
+    report = hierarchy.tag_model(proto, module, backend=backend)
+    if clean_onnx:
+        hierarchy.strip_node_metadata(proto)
+    write_json(out / HIERARCHY_FILE, report.to_json())
+    summary: dict[str, Any] = report.summary()
+    return summary
+
+
+def run_export(
+    model_name_or_path: str,
+    output_dir: str | Path,
+    *,
+    task: str | None = None,
+    exporter: str = DEFAULT_BACKEND,
+    opset: int | None = None,
+    clean_onnx: bool = False,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    force: bool = False,
+    with_config: bool = True,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback | None = None,
+) -> tuple[Path, ExportStatus]:
+    """Run every stage; return the output directory and the status record (raises on failure)."""
+    output_dir = Path(output_dir).expanduser().resolve()
+    backend = get_backend(exporter)
+    status = ExportStatus(source=str(model_name_or_path), task=task, exporter=backend.name)
+    opset = opset or backend.default_opset
+    with staging_dir(output_dir, force=force) as out:
+        with _stage(status, "load", progress):
+            loaded = load(model_name_or_path, task, trust_remote_code=trust_remote_code)
+            status.task = loaded.task.name
+            io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+            module = wrap(loaded.model, io)
+            args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
+            trace_inputs, check_inputs = make_inputs(*args, "export"), make_inputs(*args, "verify")
+            # The reference is taken before tracing, from the model as the user has it.
+            reference = pytorch_outputs(module, check_inputs, io.output_names)
+        with _stage(status, "capture", progress):
+            backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
+            proto = onnx.load(str(out / ONNX_FILE))
+        with _stage(status, "tag", progress):
+            status.hierarchy = _tag(proto, module, backend.name, clean_onnx, out)
+            save_onnx(proto, out / ONNX_FILE)
+        with _stage(status, "verify", progress):
+            actual = onnxruntime_outputs(out / ONNX_FILE, {k: v.numpy() for k, v in check_inputs.items()})
+            shapes = {k: list(v.shape) for k, v in check_inputs.items()}
+            result: Verification = compare_outputs(reference, actual, shapes, atol=atol, rtol=rtol)
+            status.verification = result.to_json()
+            result.raise_if_failed(f"'{model_name_or_path}' ({loaded.task.name}, {backend.name})")
+        with _stage(status, "package", progress):
+            saved = save_configs(loaded, out) if with_config else []
+            write_json(out / METADATA_FILE, _metadata(loaded, io, status, opset, clean_onnx, saved))
+    status.output_dir = str(output_dir)
+    return output_dir, status
+
+
+def export_with_config(
+    model_name_or_path: str,
+    output_dir: str | Path,
+    *,
+    task: str | None = None,
+    exporter: str = DEFAULT_BACKEND,
+    opset: int | None = None,
+    clean_onnx: bool = False,
+    input_text: str | None = None,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    force: bool = False,
+    trust_remote_code: bool = False,
+) -> Path:
+    """Export a Hugging Face model (Hub id or local directory) to an Optimum-ready ONNX directory.
+
+    The directory holds ``model.onnx`` (input/output names and dynamic axes as Optimum names them),
+    config, generation config and preprocessor files, ``hierarchy.json`` and
+    ``export_metadata.json``. ONNX Runtime is checked against PyTorch at a shape other than the
+    traced one before anything is written; above ``atol``/``rtol`` a :class:`VerifyError` is raised.
+    ``input_text`` is accepted for compatibility with the original design; tracing uses synthetic
+    inputs of the right shapes, so it has no effect.
+    """
+    del input_text
+    path, _ = run_export(
+        model_name_or_path,
+        output_dir,
+        task=task,
+        exporter=exporter,
+        opset=opset,
+        clean_onnx=clean_onnx,
+        atol=atol,
+        rtol=rtol,
+        force=force,
+        trust_remote_code=trust_remote_code,
+    )
+    return path

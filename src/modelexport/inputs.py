@@ -1,0 +1,192 @@
+"""ONNX input/output names, dynamic axes and dummy inputs, following Optimum's conventions.
+
+Inputs follow the model's modality (text, vision, audio, text+vision), outputs follow the task.
+Two input sets are made: one to trace with (batch 2 x sequence 16, with padding so the attention
+mask's path is traced) and one of a different shape to verify with (batch 3 x sequence 128).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from .errors import UserInputError
+from .tasks import Axes, TaskSpec
+
+Phase = Literal["export", "verify"]
+
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_BATCH = {"export": 2, "verify": 3}
+_SEQUENCE = {"export": 16, "verify": 128}
+_CHOICES = {"export": 2, "verify": 3}
+_AUDIO_SAMPLES = {"export": 8000, "verify": 12000}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    axes: Axes
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """Names and dynamic axes of one ONNX file's inputs and outputs."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {t.name: dict(t.axes) for t in (*self.inputs, *self.outputs)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": {t.name: {str(k): v for k, v in t.axes.items()} for t in self.inputs},
+            "outputs": {t.name: {str(k): v for k, v in t.axes.items()} for t in self.outputs},
+        }
+
+
+def _forward_params(model: torch.nn.Module) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def modality(model: torch.nn.Module, task: TaskSpec) -> str:
+    """``text``, ``vision``, ``audio`` or ``text+vision``, from the task and the model's main input."""
+    if task.name == "zero-shot-image-classification":
+        return "text+vision"
+    main = getattr(model, "main_input_name", "input_ids")
+    return {"pixel_values": "vision", "input_values": "audio"}.get(main, "text")
+
+
+def _text_input_names(model: torch.nn.Module, tokenizer: Any | None) -> list[str]:
+    """Text inputs the tokenizer produces (its ``model_input_names``) that forward() accepts."""
+    params = _forward_params(model)
+    produced = list(getattr(tokenizer, "model_input_names", None) or TEXT_INPUTS)
+    names = [n for n in TEXT_INPUTS if n in produced and n in params]
+    if "input_ids" not in names:
+        raise UserInputError(
+            f"{type(model).__name__}.forward() takes no input_ids.",
+            hint="this model needs a task with another modality; pass --task.",
+        )
+    return names
+
+
+def build_io_spec(model: torch.nn.Module, task: TaskSpec, tokenizer: Any | None) -> IOSpec:
+    """Optimum's input/output names and dynamic axes for this model and task."""
+    kind = modality(model, task)
+    token_axes: Axes = {0: "batch_size", 1: "sequence_length"}
+    inputs: list[TensorSpec] = []
+    if kind == "text":
+        axes = (
+            {0: "batch_size", 1: "num_choices", 2: "sequence_length"}
+            if task.name == "multiple-choice"
+            else token_axes
+        )
+        inputs = [TensorSpec(n, axes) for n in _text_input_names(model, tokenizer)]
+    elif kind == "vision":
+        inputs = [TensorSpec("pixel_values", {0: "batch_size", 1: "num_channels", 2: "height", 3: "width"})]
+    elif kind == "audio":
+        inputs = [TensorSpec("input_values", {0: "batch_size", 1: "sequence_length"})]
+    else:  # text+vision
+        text_axes = {0: "text_batch_size", 1: "sequence_length"}
+        inputs = [
+            TensorSpec("input_ids", text_axes),
+            TensorSpec("pixel_values", {0: "image_batch_size", 1: "num_channels", 2: "height", 3: "width"}),
+            TensorSpec("attention_mask", text_axes),
+        ]
+    outputs = [TensorSpec(name, task.axes_for_output(name)) for name in task.outputs]
+    return IOSpec(tuple(inputs), tuple(outputs))
+
+
+def _sub(config: Any, name: str) -> Any:
+    return getattr(config, name, None) or config
+
+
+def _max_text_length(config: Any, tokenizer: Any | None) -> int:
+    text_config = _sub(config, "text_config")
+    limits = [getattr(text_config, "max_position_embeddings", None)]
+    if tokenizer is not None and 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
+        limits.append(tokenizer.model_max_length)
+    known = [int(x) for x in limits if x]
+    # RoBERTa-style position ids start after the padding index: keep two positions spare.
+    return min(known) - 2 if known else 512
+
+
+def _image_size(config: Any, image_processor: Any | None) -> tuple[int, int]:
+    for attr in ("crop_size", "size"):
+        size = getattr(image_processor, attr, None) if image_processor is not None else None
+        if isinstance(size, Mapping):
+            if "height" in size and "width" in size:
+                return int(size["height"]), int(size["width"])
+            if "shortest_edge" in size:
+                return int(size["shortest_edge"]), int(size["shortest_edge"])
+        elif isinstance(size, int):
+            return size, size
+    image_size = getattr(_sub(config, "vision_config"), "image_size", None) or 224
+    if isinstance(image_size, list | tuple):
+        return int(image_size[0]), int(image_size[1])
+    return int(image_size), int(image_size)
+
+
+def _text_tensors(
+    names: list[str], shape: tuple[int, ...], config: Any, tokenizer: Any | None, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    vocab = int(getattr(_sub(config, "text_config"), "vocab_size", None) or 100)
+    low = min(5, vocab - 1)
+    out: dict[str, torch.Tensor] = {"input_ids": torch.randint(low, vocab, shape, generator=gen)}
+    mask = torch.ones(shape, dtype=torch.long)
+    if shape[-1] > 4:
+        # Pad the tail of the last row so the traced graph keeps the attention-mask path.
+        mask[..., -1, shape[-1] // 2 :] = 0
+    out["attention_mask"] = mask
+    types = torch.zeros(shape, dtype=torch.long)
+    if int(getattr(config, "type_vocab_size", 0) or 0) > 1:
+        types[..., shape[-1] // 2 :] = 1
+    out["token_type_ids"] = types
+    return {n: out[n] for n in names}
+
+
+def make_inputs(
+    io: IOSpec,
+    model: torch.nn.Module,
+    task: TaskSpec,
+    config: Any,
+    preprocessors: Mapping[str, Any],
+    phase: Phase,
+    *,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Dummy inputs for tracing (``export``) or, at another shape, for verification (``verify``)."""
+    gen = torch.Generator().manual_seed(seed + (0 if phase == "export" else 1))
+    tokenizer = preprocessors.get("tokenizer")
+    image_processor = preprocessors.get("image_processor")
+    kind = modality(model, task)
+    names = io.input_names
+    batch = _BATCH[phase]
+    seq = min(_SEQUENCE[phase], _max_text_length(config, tokenizer))
+    if kind == "text":
+        shape: tuple[int, ...] = (
+            (batch, _CHOICES[phase], seq) if task.name == "multiple-choice" else (batch, seq)
+        )
+        return _text_tensors(names, shape, config, tokenizer, gen)
+    if kind == "audio":
+        return {"input_values": torch.randn(batch, _AUDIO_SAMPLES[phase], generator=gen)}
+    channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)
+    height, width = _image_size(config, image_processor)
+    if kind == "vision":
+        return {"pixel_values": torch.randn(batch, channels, height, width, generator=gen)}
+    text_batch = batch + 1  # text and image batches differ so their axes stay separate
+    tensors = _text_tensors(["input_ids", "attention_mask"], (text_batch, seq), config, tokenizer, gen)
+    tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)
+    return {n: tensors[n] for n in names}
