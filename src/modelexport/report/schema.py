@@ -75,6 +75,8 @@ class ParityCheck:
     ok: bool | None = None
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    atol: float | None = None
+    rtol: float | None = None
 
     def worst(self) -> float | None:
         """The largest difference over outputs, or ``None`` when nothing was compared."""
