@@ -19,7 +19,7 @@ import onnx
 from . import __version__
 from .backends import DEFAULT_BACKEND, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
-from .inputs import IOSpec, build_io_spec, make_inputs
+from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
 from .loading import LoadedModel, load
 from .packaging import (
     HIERARCHY_FILE,
@@ -191,6 +191,7 @@ def run_export(
         with _stage(status, "capture", progress):
             backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
             proto = onnx.load(str(out / ONNX_FILE))
+            name_dynamic_axes(proto, io)
         with _stage(status, "tag", progress):
             status.hierarchy = _tag(proto, module, backend.name, clean_onnx, out)
             save_onnx(proto, out / ONNX_FILE)

@@ -190,3 +190,27 @@ def make_inputs(
     tensors = _text_tensors(["input_ids", "attention_mask"], (text_batch, seq), config, tokenizer, gen)
     tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)
     return {n: tensors[n] for n in names}
+
+
+def name_dynamic_axes(model: Any, io: IOSpec) -> None:
+    """Rename symbolic dims the exporter chose (``s59``) to the names in ``io`` throughout the graph.
+
+    The dynamo exporter names only the axes it was asked to keep dynamic; axes it was allowed to
+    decide on (height, width) come out as ``sN``. A no-op for graphs already named as ``io`` says.
+    """
+    renames: dict[str, str] = {}
+    by_name = {v.name: v for v in (*model.graph.input, *model.graph.output)}
+    for spec in (*io.inputs, *io.outputs):
+        value = by_name.get(spec.name)
+        if value is None:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in spec.axes.items():
+            if axis < len(dims) and dims[axis].dim_param and dims[axis].dim_param != name:
+                renames.setdefault(dims[axis].dim_param, name)
+    if not renames:
+        return
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renames:
+                dim.dim_param = renames[dim.dim_param]

@@ -77,7 +77,9 @@ def _move_into_place(staging: Path, output_dir: Path, *, force: bool) -> None:
 
 def save_onnx(model: onnx.ModelProto, path: Path) -> None:
     """Save the graph, with weights in a sidecar file only when protobuf's 2 GiB limit demands it."""
-    external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
+    # Initializer bytes dominate; summing them is far cheaper than serialising to measure ByteSize().
+    weights = sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
+    external = weights > _EXTERNAL_DATA_THRESHOLD
     onnx.save_model(
         model,
         str(path),

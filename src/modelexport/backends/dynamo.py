@@ -7,6 +7,7 @@ import contextlib
 import io as _io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,7 +34,7 @@ class DynamoBackend:
                 dynamo=True,
                 input_names=io.input_names,
                 output_names=io.output_names,
-                dynamic_axes=io.dynamic_axes(),
+                dynamic_shapes=_dynamic_shapes(io),
                 opset_version=opset,
                 optimize=True,
                 verbose=False,
@@ -41,3 +42,21 @@ class DynamoBackend:
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
         program.save(str(path))
+
+
+# Axes every model must keep dynamic; the exporter raises if the model specialises one of them.
+_REQUIRED_DYNAMIC = frozenset(
+    {"batch_size", "sequence_length", "num_choices", "text_batch_size", "image_batch_size"}
+)
+
+
+def _dynamic_shapes(io: IOSpec) -> dict[str, dict[int, Any]]:
+    """Batch and sequence axes are required to stay dynamic (named strings); the others (channels,
+    height, width) are left to the exporter (``Dim.AUTO``), since models like ViT fix them."""
+    return {
+        t.name: {
+            axis: name if name in _REQUIRED_DYNAMIC else torch.export.Dim.AUTO
+            for axis, name in t.axes.items()
+        }
+        for t in io.inputs
+    }

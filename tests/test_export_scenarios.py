@@ -1,0 +1,92 @@
+"""The origin design's three scenarios, the metadata contract, and a real pretrained checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import transformers
+
+from modelexport import export_with_config, validate_optimum_compatibility
+
+REQUIRED = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "export_metadata.json")
+
+
+@pytest.fixture(scope="module")
+def bert_export(zoo_dir, tmp_path_factory):
+    src = zoo_dir("bert", "text-classification")
+    return src, export_with_config(str(src), tmp_path_factory.mktemp("bert") / "out")
+
+
+def test_export_creates_the_files_optimum_needs(bert_export):
+    _, out = bert_export
+    for name in REQUIRED:
+        assert (out / name).is_file(), name
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForSequenceClassification"]
+
+
+def test_optimum_loads_the_export(bert_export):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    _, out = bert_export
+    model = ORTModelForSequenceClassification.from_pretrained(out)
+    assert model.input_names == {"input_ids": 0, "attention_mask": 1, "token_type_ids": 2}
+    assert validate_optimum_compatibility(out) is True
+
+
+def test_end_to_end_inference_shapes_and_labels(bert_export):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    src, out = bert_export
+    model = ORTModelForSequenceClassification.from_pretrained(out)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    outputs = model(**tokenizer("Test input", return_tensors="np"))
+    config = transformers.AutoConfig.from_pretrained(src)
+    assert outputs.logits.shape == (1, config.num_labels)
+
+
+def test_dynamic_axes_follow_optimum_names(bert_export):
+    _, out = bert_export
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.input}
+    assert dims == {
+        n: ["batch_size", "sequence_length"] for n in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    assert [o.name for o in graph.output] == ["logits"]
+    assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch_size"
+
+
+def test_metadata_records_source_versions_io_and_verification(bert_export):
+    src, out = bert_export
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["source_model"] == str(src)
+    assert (meta["task"], meta["exporter"], meta["opset"], meta["clean_onnx"]) == (
+        "text-classification",
+        "torchscript",
+        17,
+        False,
+    )
+    assert meta["export_timestamp"].endswith("+00:00")
+    assert set(meta["versions"]) >= {"modelexport", "torch", "transformers", "onnx", "onnxruntime"}
+    assert meta["io"]["inputs"]["input_ids"] == {"0": "batch_size", "1": "sequence_length"}
+    assert meta["io"]["outputs"] == {"logits": {"0": "batch_size"}}
+    verification = meta["verification"]
+    assert verification["ok"] and verification["max_abs_diff"] <= 1e-4
+    assert verification["input_shapes"]["input_ids"] == [3, 128], "verified at a shape other than 2 x 16"
+
+
+def test_the_real_minilm_checkpoint_matches_pytorch_through_optimum(minilm_dir, tmp_path):
+    from optimum.onnxruntime import ORTModelForFeatureExtraction
+
+    out = export_with_config(str(minilm_dir), tmp_path / "minilm")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    sentences = ["This framework generates embeddings for each input sentence.", "A second, shorter one."]
+    enc = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        reference = transformers.AutoModel.from_pretrained(minilm_dir)(**enc).last_hidden_state.numpy()
+    got = ORTModelForFeatureExtraction.from_pretrained(out)(**enc).last_hidden_state.numpy()
+    assert got.shape == reference.shape == (2, enc["input_ids"].shape[1], 384)
+    assert np.abs(got - reference).max() <= 1e-4
