@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 import onnx
 
 from . import __version__
-from .backends import DEFAULT_BACKEND, get_backend, wrap
+from .backends import DEFAULT_BACKEND, BackendName, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
 from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
 from .loading import LoadedModel, load
@@ -141,7 +141,7 @@ def _metadata(
 
 
 def _tag(
-    proto: onnx.ModelProto, module: Any, backend: str, clean_onnx: bool, out: Path
+    proto: onnx.ModelProto, module: Any, backend: BackendName, clean_onnx: bool, out: Path
 ) -> dict[str, Any] | None:
     from . import hierarchy
 

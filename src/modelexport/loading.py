@@ -199,7 +199,7 @@ def load_preprocessors(
     """Load whichever preprocessors the checkpoint ships; record why each missing one is missing."""
     import transformers
 
-    loaders = {
+    loaders: dict[str, Any] = {
         "tokenizer": transformers.AutoTokenizer,
         "image_processor": transformers.AutoImageProcessor,
         "feature_extractor": transformers.AutoFeatureExtractor,

@@ -12,10 +12,11 @@ from typing import Any
 import torch
 
 from ..inputs import IOSpec
+from .base import BackendName
 
 
 class DynamoBackend:
-    name = "dynamo"
+    name: BackendName = "dynamo"
     default_opset = 18
 
     def export(
