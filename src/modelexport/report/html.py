@@ -69,7 +69,7 @@ def _cells(results: Results) -> str:
         failure = row.failure() if status == "fail" else None
         why = f"{failure[0]}: {failure[1]}" if failure else ""
         if status == "n/a":
-            why = row.optimum_load.error or row.export.error or ""
+            why = f"{row.export.error_type}: {row.export.error}"
         seconds, size = row.export.seconds, row.onnx_bytes
         tds = [
             _td(row.env),

@@ -14,7 +14,7 @@ MEANINGS: dict[Status, str] = {
     "ort-only": "exported and ONNX Runtime matches PyTorch; Optimum cannot be imported in this env, "
     "so its load and run were not checked",
     "fail": "a check failed; the stage is named and the error is listed under Failures",
-    "n/a": "Optimum's exporter cannot be imported in this env",
+    "n/a": "the exporter itself cannot be imported in this env (Optimum's, where optimum fails to import)",
 }
 
 

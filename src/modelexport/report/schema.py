@@ -50,6 +50,11 @@ def first_line(text: object, limit: int = 300) -> str:
     return ""
 
 
+def case_id(model: str, task: str, backend: str, exporter: str) -> str:
+    """``bert-text-classification-dynamo`` for ours, ``bert-text-classification-optimum`` for Optimum's."""
+    return f"{model}-{task}-{backend if exporter == 'modelexport' else exporter}"
+
+
 @dataclass
 class ExportOutcome:
     """Did the exporter write a directory; if not, the error's class and first line."""
@@ -102,6 +107,8 @@ class Row:
     backend: str
     exporter: str
     export: ExportOutcome
+    # False when the exporter itself cannot be imported in this env (Optimum's, in some envs).
+    exporter_available: bool = True
     files: FilesCheck = field(default_factory=FilesCheck)
     onnx_bytes: int | None = None
     ort_parity: ParityCheck = field(default_factory=ParityCheck)
@@ -109,7 +116,7 @@ class Row:
     optimum_available: bool = True
     optimum_load: LoadCheck = field(default_factory=LoadCheck)
     optimum_parity: ParityCheck = field(default_factory=ParityCheck)
-    hierarchy: dict[str, int] | None = None
+    hierarchy: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     commit: str | None = None
@@ -127,8 +134,8 @@ class Row:
         return self.backend if self.exporter == "modelexport" else self.exporter
 
     def status(self) -> Status:
-        """The one verdict: pass, ort-only (Optimum cannot import here), fail, or n/a."""
-        if self.exporter == "optimum" and not self.optimum_available:
+        """The one verdict: pass, ort-only (Optimum cannot import here), fail, or n/a (no exporter)."""
+        if not self.exporter_available:
             return "n/a"
         if self.failure() is not None:
             return "fail"

@@ -1,0 +1,159 @@
+"""One matrix cell, in-process: build the zoo model, export it once, run every check, return a Row.
+
+``python -m modelexport.report.cell bert text-classification --backend dynamo`` runs a single cell
+and prints its row, for debugging; the matrix runs cells through :mod:`modelexport.report.isolate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checks import check_files, onnx_bytes, optimum_checks, ort_parity, probe_import, pytorch_reference
+from .environment import current_commit, machine_info, package_versions, utc_now
+from .schema import ExportOutcome, LoadCheck, Row, case_id, first_line
+
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What to run: one (model, task, backend, exporter) in one env; ``atol`` is for ORT parity."""
+
+    env: str
+    model: str
+    task: str
+    backend: str
+    exporter: str
+    workdir: str
+    atol: float = DEFAULT_TOLERANCE
+    rtol: float = DEFAULT_TOLERANCE
+    commit: str | None = None
+    threads: int = 1
+
+    @property
+    def case_id(self) -> str:
+        return case_id(self.model, self.task, self.backend, self.exporter)
+
+
+def _export_modelexport(source: Path, out: Path, spec: CellSpec) -> dict[str, Any] | None:
+    from ..export import run_export
+
+    # The cell measures parity itself, with the same inputs for every exporter, and records it; the
+    # exporter's built-in check must not stop the export before the cell can measure it.
+    unbounded = float("inf")
+    _, status = run_export(
+        str(source), out, task=spec.task, exporter=spec.backend, force=True, atol=unbounded, rtol=unbounded
+    )
+    return status.hierarchy
+
+
+def _export_optimum(source: Path, out: Path, spec: CellSpec) -> dict[str, Any] | None:
+    from optimum.exporters.onnx import main_export
+
+    shutil.rmtree(out, ignore_errors=True)
+    # Optimum's own validation is off: the cell runs the same checks on every exporter's output.
+    main_export(str(source), out, task=spec.task, do_validation=False, library_name="transformers")
+    return None
+
+
+# exporter -> (module whose import makes it available, export function)
+EXPORTERS: Mapping[str, tuple[str | None, Callable[[Path, Path, CellSpec], dict[str, Any] | None]]] = {
+    "modelexport": (None, _export_modelexport),
+    "optimum": ("optimum.exporters.onnx", _export_optimum),
+}
+
+
+def _new_row(spec: CellSpec, exporter_error: str | None, optimum_error: str | None) -> Row:
+    error = optimum_error or exporter_error
+    import_errors = {"optimum": error} if error else {}
+    return Row(
+        case_id=spec.case_id,
+        env=spec.env,
+        model=spec.model,
+        task=spec.task,
+        backend=spec.backend,
+        exporter=spec.exporter,
+        export=ExportOutcome(ok=False),
+        exporter_available=exporter_error is None,
+        optimum_available=optimum_error is None,
+        optimum_load=LoadCheck(ok=None, error=optimum_error),
+        versions=package_versions(import_errors),
+        machine=machine_info(),
+        commit=spec.commit,
+        utc=utc_now(),
+    )
+
+
+def _failed(error: BaseException, prefix: str = "") -> tuple[str, str]:
+    return type(error).__name__, prefix + first_line(error)
+
+
+def run_cell(spec: CellSpec) -> Row:
+    """Run one cell; every failure is recorded in the returned row, nothing is raised."""
+    import torch
+
+    torch.set_num_threads(max(1, spec.threads))
+    module, export = EXPORTERS[spec.exporter]
+    exporter_error = probe_import(module) if module else None
+    optimum_error = probe_import("optimum.onnxruntime")
+    row = _new_row(spec, exporter_error, optimum_error)
+    if exporter_error:
+        kind, _, message = exporter_error.partition(": ")
+        row.export = ExportOutcome(ok=False, error_type=kind, error=message)
+        return row
+    try:
+        from ..zoo import cached_build
+
+        source = cached_build(spec.model, spec.task)
+    except Exception as e:
+        row.export = ExportOutcome(False, *_failed(e, "zoo build: "))
+        return row
+    out = Path(spec.workdir) / spec.case_id
+    started = time.perf_counter()
+    try:
+        row.hierarchy = export(source, out, spec)
+    except Exception as e:
+        row.export = ExportOutcome(False, *_failed(e), seconds=round(time.perf_counter() - started, 3))
+        return row
+    row.export = ExportOutcome(ok=True, seconds=round(time.perf_counter() - started, 3))
+    row.files = check_files(out, source, spec.exporter)
+    row.onnx_bytes = onnx_bytes(out)
+    reference = pytorch_reference(source, spec.task)
+    row.ort_parity = ort_parity(out, reference, spec.atol, spec.rtol)
+    if optimum_error is None:
+        row.optimum_load, row.optimum_parity = optimum_checks(out, spec.task, reference)
+    row.utc = utc_now()
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("task")
+    parser.add_argument("--backend", default="torchscript")
+    parser.add_argument("--exporter", default="modelexport", choices=sorted(EXPORTERS))
+    parser.add_argument("--env", default="local")
+    parser.add_argument("--workdir", default="matrix/.work/local")
+    parser.add_argument("--atol", type=float, default=DEFAULT_TOLERANCE)
+    args = parser.parse_args(argv)
+    spec = CellSpec(
+        args.env, args.model, args.task, args.backend, args.exporter, args.workdir, args.atol, args.atol
+    )
+    spec = dataclasses.replace(spec, commit=current_commit())
+    row = run_cell(spec)
+    json.dump(row.to_dict(), sys.stdout, indent=2)
+    print(f"\nstatus: {row.status()}", file=sys.stderr)
+    return 0 if row.status() in ("pass", "ort-only") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

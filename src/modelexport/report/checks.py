@@ -1,0 +1,154 @@
+"""The checks a matrix cell runs on an export directory, each returning a schema record.
+
+They treat every exporter's output alike (ours and Optimum's): files present, plain ONNX Runtime vs
+PyTorch, and Optimum's ``ORTModelFor<Task>`` vs PyTorch, all at the same inputs of a shape other
+than the traced one. Nothing here raises for a failed check: a failure is a record.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .schema import FilesCheck, LoadCheck, ParityCheck, first_line
+
+# Files every export needs, files an exporter promises on top, and preprocessor files that must be
+# carried over whenever the source checkpoint has them.
+REQUIRED_FILES = ("model.onnx", "config.json")
+EXPORTER_FILES: Mapping[str, tuple[str, ...]] = {"modelexport": ("export_metadata.json",), "optimum": ()}
+PREPROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json")
+OPTIMUM_TOLERANCE = 1e-4
+
+
+def error_text(e: BaseException) -> str:
+    """``Type: first line`` of an exception, the form every row stores."""
+    return f"{type(e).__name__}: {first_line(e)}".rstrip(": ")
+
+
+def probe_import(module: str) -> str | None:
+    """``None`` if ``module`` imports, else why not (any exception, not only ImportError)."""
+    try:
+        importlib.import_module(module)
+    except Exception as e:
+        return error_text(e)
+    return None
+
+
+def check_files(export_dir: Path, source_dir: Path, exporter: str) -> FilesCheck:
+    """Are the files Optimum and the exporter's contract need in ``export_dir``."""
+    expected = [*REQUIRED_FILES, *EXPORTER_FILES.get(exporter, ())]
+    expected += [name for name in PREPROCESSOR_FILES if (source_dir / name).is_file()]
+    missing = [name for name in expected if not (export_dir / name).is_file()]
+    return FilesCheck(ok=not missing, missing=missing)
+
+
+def onnx_bytes(export_dir: Path) -> int | None:
+    """Size of model.onnx plus any external-data file beside it."""
+    files = [export_dir / "model.onnx", *export_dir.glob("model.onnx_data*")]
+    sizes = [f.stat().st_size for f in files if f.is_file()]
+    return sum(sizes) if sizes else None
+
+
+@dataclass
+class Reference:
+    """PyTorch's outputs at the check inputs; ``error`` when they could not be computed."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, np.ndarray]
+    expected: tuple[str, ...]
+    error: str | None = None
+
+
+def pytorch_reference(source_dir: Path, task: str) -> Reference:
+    """Load the checkpoint as a user would and run it on the verification-shaped inputs."""
+    import torch
+
+    from ..inputs import build_io_spec, make_inputs
+    from ..loading import load
+
+    try:
+        loaded = load(str(source_dir), task)
+        io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+        args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
+        inputs = make_inputs(*args, "verify")
+        with torch.no_grad():
+            result = loaded.model(**inputs)
+    except Exception as e:
+        return Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}")
+    outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
+    return Reference(inputs, outputs, tuple(loaded.task.outputs))
+
+
+def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: float) -> ParityCheck:
+    """Max|Δ| per expected output; a missing output or a shape mismatch fails the check."""
+    from ..verify import compare_arrays
+
+    check = ParityCheck(atol=atol, rtol=rtol)
+    problems = []
+    for name in reference.expected:
+        if name not in actual or name not in reference.outputs:
+            problems.append(f"output '{name}' missing")
+            continue
+        got = np.asarray(actual[name].detach() if hasattr(actual[name], "detach") else actual[name])
+        result = compare_arrays(name, reference.outputs[name], got, atol=atol, rtol=rtol)
+        if result.reference_shape != result.onnx_shape:
+            problems.append(f"'{name}' shape {list(result.onnx_shape)} != {list(result.reference_shape)}")
+            continue
+        check.max_abs_diff[name] = result.max_abs_diff
+        if not result.ok:
+            problems.append(f"'{name}' max|Δ| {result.max_abs_diff:.2e} > atol {atol:g} / rtol {rtol:g}")
+    if not reference.expected:
+        problems.append("no outputs to compare")
+    check.ok = not problems
+    check.error = "; ".join(problems) or None
+    return check
+
+
+def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float) -> ParityCheck:
+    """Plain ONNX Runtime on model.onnx vs PyTorch; no Optimum involved."""
+    if reference.error:
+        return ParityCheck(ok=False, error=reference.error, atol=atol, rtol=rtol)
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        missing = [i.name for i in session.get_inputs() if i.name not in reference.inputs]
+        if missing:
+            error = f"model.onnx wants inputs the check lacks: {missing}"
+            return ParityCheck(ok=False, error=error, atol=atol, rtol=rtol)
+        feed = {i.name: reference.inputs[i.name].numpy() for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        actual = dict(zip(names, session.run(names, feed), strict=True))
+    except Exception as e:
+        return ParityCheck(ok=False, error=f"ONNX Runtime: {error_text(e)}", atol=atol, rtol=rtol)
+    return compare(reference, actual, atol, rtol)
+
+
+def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[LoadCheck, ParityCheck]:
+    """``ORTModelFor<Task>.from_pretrained(dir)``, then its outputs vs PyTorch at atol = rtol = 1e-4."""
+    from ..tasks import get_task
+
+    tol = OPTIMUM_TOLERANCE
+    try:
+        import optimum.onnxruntime as ortm
+
+        model = getattr(ortm, get_task(task).ort_class).from_pretrained(export_dir)
+    except Exception as e:
+        return LoadCheck(ok=False, error=error_text(e)), ParityCheck(atol=tol, rtol=tol)
+    if reference.error:
+        return LoadCheck(ok=True), ParityCheck(ok=False, error=reference.error, atol=tol, rtol=tol)
+    try:
+        wanted = model.input_names
+        outputs = model(**{k: v for k, v in reference.inputs.items() if k in wanted})
+    except Exception as e:
+        return LoadCheck(ok=True), ParityCheck(ok=False, error=f"run: {error_text(e)}", atol=tol, rtol=tol)
+    return LoadCheck(ok=True), compare(reference, dict(outputs.items()), tol, tol)
