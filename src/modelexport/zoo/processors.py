@@ -45,7 +45,10 @@ _AUDIO_PROCESSOR = "Wav2Vec2Processor"
 
 def _image_processor(spec: ArchSpec) -> Any:
     """The model type's (slow, PIL-based) image processor, every size set to ``spec.image_size``."""
-    cls = getattr(transformers, IMAGE_PROCESSOR_MAPPING_NAMES[spec.model_type][0])
+    name = IMAGE_PROCESSOR_MAPPING_NAMES[spec.model_type][0]
+    if name is None:
+        raise ValueError(f"transformers has no image processor class for model type '{spec.model_type}'")
+    cls = getattr(transformers, name)
     proc = cls()
     for attr in ("size", "crop_size"):
         value = getattr(proc, attr, None)

@@ -19,6 +19,7 @@ from typing import Any
 import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
 
 # A small corpus: enough merges/pieces for realistic subwords, small enough to train in milliseconds.
 CORPUS: tuple[str, ...] = (
@@ -204,14 +205,18 @@ def _template(fast: PreTrainedTokenizerBase) -> processors.TemplateProcessing:
 
 
 def build_tokenizer(recipe: str, model_type: str, model_max_length: int) -> PreTrainedTokenizerFast:
-    """Train (or reuse) a tiny tokenizer of ``recipe`` inside the fast tokenizer class of ``model_type``."""
-    fast_name = transformers.models.auto.tokenization_auto.TOKENIZER_MAPPING_NAMES[model_type][1]
+    """Learn (or reuse) a tiny tokenizer of ``recipe`` inside the fast tokenizer class of ``model_type``."""
+    fast_name = TOKENIZER_MAPPING_NAMES[model_type][1]
+    if fast_name is None:
+        raise ValueError(f"transformers has no fast tokenizer class for model type '{model_type}'")
     fast_cls = getattr(transformers, fast_name)
     specials = special_tokens_of(fast_cls)
     unk = specials.get("unk_token")
     ordered = tuple(dict.fromkeys(specials.values()))
     backend = Tokenizer.from_str(_trained_json(recipe, ordered, unk))
-    fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length)
+    extra = {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
+    # ``legacy`` only concerns conversion from a SentencePiece model; there is none here.
+    fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length, **extra)
     if fast.pad_token is None:
         # Decoder-only checkpoints fine-tuned for classification pad with the end-of-sequence token.
         fast.pad_token = fast.eos_token

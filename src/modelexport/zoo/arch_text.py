@@ -1,0 +1,175 @@
+"""Text encoders and text-generation models of the zoo (tiny configs, as data)."""
+
+from __future__ import annotations
+
+from .spec import ArchSpec
+
+TEXT_TASKS = (
+    "feature-extraction",
+    "fill-mask",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "multiple-choice",
+)
+
+# ~32 hidden, 2 layers, 4 heads; 512 positions so the exporter can verify at sequence length 128.
+_ENCODER = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "max_position_embeddings": 512,
+}
+# RoBERTa-family positions start after the padding index, hence two extra rows.
+_ROBERTA = {**_ENCODER, "max_position_embeddings": 514, "type_vocab_size": 1}
+_DECODER = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+}
+
+
+SPECS = (
+    # --- text encoders --------------------------------------------------------------------------------
+    ArchSpec("bert", "bert", "text", TEXT_TASKS, _ENCODER, "wordpiece"),
+    ArchSpec(
+        "distilbert",
+        "distilbert",
+        "text",
+        TEXT_TASKS,
+        {"dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 37, "max_position_embeddings": 512},
+        "wordpiece",
+        notes="No token_type_ids.",
+    ),
+    ArchSpec(
+        "roberta", "roberta", "text", TEXT_TASKS, _ROBERTA, "bpe", notes="Byte-level BPE, no token_type_ids."
+    ),
+    ArchSpec(
+        "albert",
+        "albert",
+        "text",
+        TEXT_TASKS,
+        {**_ENCODER, "embedding_size": 16, "num_hidden_groups": 1},
+        "unigram",
+        notes="Factorised embeddings, layers share weights.",
+    ),
+    ArchSpec("electra", "electra", "text", TEXT_TASKS, {**_ENCODER, "embedding_size": 16}, "wordpiece"),
+    ArchSpec(
+        "deberta-v2",
+        "deberta-v2",
+        "text",
+        TEXT_TASKS,
+        {
+            **_ENCODER,
+            "type_vocab_size": 0,
+            "relative_attention": True,
+            "pos_att_type": ["p2c", "c2p"],
+            "position_buckets": 64,
+            "max_relative_positions": -1,
+            "norm_rel_ebd": "layer_norm",
+            "share_att_key": True,
+            "position_biased_input": False,
+        },
+        "unigram",
+        notes="DeBERTa-v3 layout: disentangled relative attention with log buckets, no token types.",
+    ),
+    ArchSpec("xlm-roberta", "xlm-roberta", "text", TEXT_TASKS, _ROBERTA, "unigram"),
+    ArchSpec(
+        "mpnet",
+        "mpnet",
+        "text",
+        TEXT_TASKS,
+        {**_ENCODER, "max_position_embeddings": 514, "relative_attention_num_buckets": 32},
+        "wordpiece",
+        notes="WordPiece vocabulary with <s>/</s> special tokens; relative position bias.",
+    ),
+    ArchSpec("camembert", "camembert", "text", TEXT_TASKS, _ROBERTA, "unigram"),
+    ArchSpec(
+        "convbert",
+        "convbert",
+        "text",
+        TEXT_TASKS,
+        {**_ENCODER, "embedding_size": 32, "head_ratio": 2, "conv_kernel_size": 9, "num_groups": 1},
+        "wordpiece",
+        notes="Span-based dynamic convolution heads next to self-attention.",
+    ),
+    ArchSpec(
+        "mobilebert",
+        "mobilebert",
+        "text",
+        TEXT_TASKS,
+        {
+            **_ENCODER,
+            "embedding_size": 16,
+            "intra_bottleneck_size": 16,
+            "num_feedforward_networks": 2,
+        },
+        "wordpiece",
+        notes="Bottleneck layers, trigram input embedding, NoNorm.",
+    ),
+    ArchSpec(
+        "deberta",
+        "deberta",
+        "text",
+        TEXT_TASKS[:5],
+        {
+            **_ENCODER,
+            "type_vocab_size": 0,
+            "relative_attention": True,
+            "pos_att_type": ["c2p", "p2c"],
+            "max_relative_positions": -1,
+            "position_biased_input": False,
+        },
+        "bpe",
+        notes="Optimum has no multiple-choice export for DeBERTa (v1).",
+    ),
+    # --- text generation ------------------------------------------------------------------------------
+    ArchSpec(
+        "gpt2",
+        "gpt2",
+        "text-generation",
+        ("feature-extraction", "text-classification", "token-classification", "text-generation"),
+        {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": 64, "n_positions": 512},
+        "bpe",
+        notes="No pad token of its own: the tokenizer pads with <|endoftext|> (config.pad_token_id too).",
+    ),
+    ArchSpec(
+        "llama",
+        "llama",
+        "text-generation",
+        ("feature-extraction", "text-classification", "text-generation"),
+        {**_DECODER, "tie_word_embeddings": False},
+        "bpe",
+        notes="Grouped-query attention (4 query, 2 key/value heads), RoPE, RMSNorm, SwiGLU.",
+    ),
+    ArchSpec(
+        "qwen2",
+        "qwen2",
+        "text-generation",
+        ("feature-extraction", "text-classification", "token-classification", "text-generation"),
+        {**_DECODER, "tie_word_embeddings": True},
+        "bpe",
+        notes="Grouped-query attention with q/k/v biases; tied embeddings.",
+    ),
+    ArchSpec(
+        "t5",
+        "t5",
+        "text-generation",
+        ("feature-extraction", "text2text-generation"),
+        {
+            "d_model": 32,
+            "d_kv": 8,
+            "d_ff": 37,
+            "num_layers": 2,
+            "num_decoder_layers": 2,
+            "num_heads": 4,
+            "relative_attention_num_buckets": 8,
+        },
+        "unigram",
+        notes="Encoder-decoder: feature-extraction is T5Model (needs decoder inputs).",
+    ),
+)
