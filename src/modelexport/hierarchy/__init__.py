@@ -1,0 +1,45 @@
+"""Hierarchy-preserving tags: every ONNX node mapped to the PyTorch module that produced it.
+
+Pipeline use::
+
+    scopes = backend.export(wrapper, inputs, io, path, opset)   # TorchScriptScopes | None
+    model = onnx.load(path)
+    report = tag_model(model, wrapper, backend="torchscript", scope_info=scopes)
+    # clean_onnx: strip_node_metadata(model) instead of keeping the tags; report.to_json() either way
+"""
+
+from __future__ import annotations
+
+from .capture import TorchScriptScopes, capture_torchscript_scopes
+from .compare import Agreement, module_agreement
+from .modules import ModuleIndex
+from .report import HierarchyReport, ModuleRecord, NodeRecord
+from .tagging import (
+    KEY_CLASS,
+    KEY_MODULE,
+    KEY_NAMESPACE,
+    KEY_SOURCE,
+    KEY_TAG,
+    TAG_KEYS,
+    strip_node_metadata,
+    tag_model,
+)
+
+__all__ = [
+    "KEY_CLASS",
+    "KEY_MODULE",
+    "KEY_NAMESPACE",
+    "KEY_SOURCE",
+    "KEY_TAG",
+    "TAG_KEYS",
+    "Agreement",
+    "HierarchyReport",
+    "ModuleIndex",
+    "ModuleRecord",
+    "NodeRecord",
+    "TorchScriptScopes",
+    "capture_torchscript_scopes",
+    "module_agreement",
+    "strip_node_metadata",
+    "tag_model",
+]

@@ -1,0 +1,115 @@
+"""Structural scope capture for the TorchScript exporter.
+
+``torch.onnx.export(dynamo=False)`` traces the model with a scope pushed for every module call and
+keeps it on every node through the ONNX conversion passes (the node names are derived from it). This
+module keeps a reference to the final TorchScript graph of an export and reads each node's scope
+chain: a list of ``(module type name, name)`` pairs from the traced module down to the innermost
+module whose forward produced the node. Nodes created outside any module (deduplication, folding)
+have an empty chain. The graph's nodes are emitted to ONNX one to one and in order, so the records
+are aligned with the ONNX nodes (op type checked) when tagging.
+
+The hook wraps ``_model_to_graph`` of torch's TorchScript exporter module, which exists in torch
+2.x; if it is missing, the capture is empty and tagging says so (every node then counts as having no
+source information).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+_EXPORTER_MODULES = (
+    "torch.onnx._internal.torchscript_exporter.utils",  # torch >= 2.9
+    "torch.onnx.utils",  # older torch
+)
+
+Scope = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class NodeScope:
+    """One TorchScript node of the exported graph: its op type, scope chain and sub-blocks."""
+
+    op_type: str
+    scope: Scope
+    blocks: list[list[NodeScope]] = field(default_factory=list)
+
+
+@dataclass
+class TorchScriptScopes:
+    """What the TorchScript backend returns for tagging: the nodes' scope chains, in graph order."""
+
+    nodes: list[NodeScope] = field(default_factory=list)
+    captured: bool = False
+
+
+def parse_scope(scope_name: str) -> Scope:
+    """``'pkg.Wrapper::/pkg.Bert::model/...'`` -> ``(('pkg.Wrapper', ''), ('pkg.Bert', 'model'), ...)``."""
+    if not scope_name:
+        return ()
+    pairs = []
+    for segment in scope_name.split("/"):
+        type_name, _, name = segment.rpartition("::")
+        pairs.append((type_name, name))
+    return tuple(pairs)
+
+
+def _read_block(nodes: Any, cache: dict[str, Scope]) -> list[NodeScope]:
+    out = []
+    for node in nodes:
+        if node.mustBeNone():
+            continue  # None constants are not serialized
+        kind = node.kind()
+        name = node.scopeName()
+        scope = cache.get(name)
+        if scope is None:
+            scope = cache[name] = parse_scope(name)
+        blocks = [_read_block(b.nodes(), cache) for b in node.blocks()]
+        out.append(NodeScope(kind.split("::", 1)[1], scope, blocks))
+    return out
+
+
+def _exporter_module() -> Any | None:
+    for name in _EXPORTER_MODULES:
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            if hasattr(module, "_model_to_graph"):
+                return module
+    return None
+
+
+@contextlib.contextmanager
+def capture_torchscript_scopes() -> Iterator[TorchScriptScopes]:
+    """Record the scope chains of the graph that ``torch.onnx.export(dynamo=False)`` writes.
+
+    Usage (inside the TorchScript backend)::
+
+        with capture_torchscript_scopes() as scopes:
+            torch.onnx.export(..., dynamo=False)
+        return scopes
+    """
+    result = TorchScriptScopes()
+    module = _exporter_module()
+    if module is None:
+        yield result
+        return
+    original = module._model_to_graph
+    graphs: list[Any] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        graphs.append(out[0])
+        return out
+
+    module._model_to_graph = recording
+    try:
+        yield result
+    finally:
+        module._model_to_graph = original
+    if graphs:
+        # The exporter mutates this graph in place up to serialization: read it afterwards.
+        result.nodes = _read_block(graphs[-1].nodes(), {})
+        result.captured = True
