@@ -7,17 +7,20 @@ from pathlib import Path
 
 import torch
 
+from ..hierarchy.capture import TorchScriptScopes, capture_torchscript_scopes
 from ..inputs import IOSpec
+from .base import BackendName
 
 
 class TorchScriptBackend:
-    name = "torchscript"
+    name: BackendName = "torchscript"
     default_opset = 17
 
     def export(
         self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
-    ) -> None:
-        with warnings.catch_warnings(), torch.no_grad():
+    ) -> TorchScriptScopes:
+        """Export, and return the nodes' module scopes for the hierarchy stage (``tag_model``)."""
+        with warnings.catch_warnings(), torch.no_grad(), capture_torchscript_scopes() as scopes:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 module,
@@ -30,3 +33,4 @@ class TorchScriptBackend:
                 opset_version=opset,
                 do_constant_folding=True,
             )
+        return scopes
