@@ -15,7 +15,7 @@ from typing import Any, Literal
 import torch
 
 from .errors import UserInputError
-from .tasks import Axes, TaskSpec
+from .tasks import Axes, TaskSpec, get_task
 
 Phase = Literal["export", "verify"]
 
@@ -62,8 +62,9 @@ def _forward_params(model: torch.nn.Module) -> set[str]:
 
 
 def modality(model: torch.nn.Module, task: TaskSpec) -> str:
-    """``text``, ``vision``, ``audio`` or ``text+vision``, from the task and the model's main input."""
-    if task.name == "zero-shot-image-classification":
+    """``text``, ``vision``, ``audio`` or ``text+vision``, from the task and the model's inputs."""
+    params = _forward_params(model)
+    if task.name == "zero-shot-image-classification" or {"input_ids", "pixel_values"} <= params:
         return "text+vision"
     main = getattr(model, "main_input_name", "input_ids")
     return {"pixel_values": "vision", "input_values": "audio"}.get(main, "text")
@@ -105,7 +106,9 @@ def build_io_spec(model: torch.nn.Module, task: TaskSpec, tokenizer: Any | None)
             TensorSpec("pixel_values", {0: "image_batch_size", 1: "num_channels", 2: "height", 3: "width"}),
             TensorSpec("attention_mask", text_axes),
         ]
-    outputs = [TensorSpec(name, task.axes_for_output(name)) for name in task.outputs]
+    # A text+vision model (CLIP) has one output set whatever the task, as in Optimum's configs.
+    out_task = get_task("zero-shot-image-classification") if kind == "text+vision" else task
+    outputs = [TensorSpec(name, out_task.axes_for_output(name)) for name in out_task.outputs]
     return IOSpec(tuple(inputs), tuple(outputs))
 
 

@@ -8,6 +8,7 @@ hierarchy stage strips that one level so module paths read as in the user's mode
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -38,9 +39,15 @@ class ExportWrapper(torch.nn.Module):
         self.model = model
         self._input_names = list(input_names)
         self._output_names = list(output_names)
+        # Decoders asked for a non-generative task (text-classification on GPT-2) must not build a
+        # KV cache: it is not an output here, and a cache object in the trace breaks TorchScript.
+        self._extra: dict[str, Any] = (
+            {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
+        )
 
     def _run(self, *args: torch.Tensor) -> tuple[Any, ...]:
-        outputs = self.model(**dict(zip(self._input_names, args, strict=True)), return_dict=True)
+        named = dict(zip(self._input_names, args, strict=True))
+        outputs = self.model(**named, **self._extra, return_dict=True)
         return tuple(outputs[name] for name in self._output_names)
 
 
