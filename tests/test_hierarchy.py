@@ -527,3 +527,14 @@ def test_cli_rejects_a_bad_path_with_one_line_and_exit_code_2(tmp_path, make):
     result = CliRunner().invoke(hierarchy_command, [str(target)])
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error:")
+
+
+@pytest.mark.slow
+def test_agreement_counts_a_moved_weight_op_as_a_disagreement(export):
+    ts, dy = export("bert", "torchscript"), export("bert", "dynamo")
+    moved = onnx.ModelProto()
+    moved.CopyFrom(dy.model)
+    gemm = next(n for n in moved.graph.node if _props(n)[KEY_MODULE] == "classifier")
+    next(p for p in gemm.metadata_props if p.key == KEY_MODULE).value = "bert.pooler"
+    agreement = module_agreement(ts.model, moved)
+    assert agreement.matched - agreement.agreed == 1 and agreement.disagreements

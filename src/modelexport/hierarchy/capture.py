@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class TorchScriptScopes:
 
     nodes: list[NodeScope] = field(default_factory=list)
     captured: bool = False
+    seconds: float = 0.0  # time spent reading the scopes after the export (tagging overhead)
 
 
 def parse_scope(scope_name: str) -> Scope:
@@ -111,5 +113,7 @@ def capture_torchscript_scopes() -> Iterator[TorchScriptScopes]:
         module._model_to_graph = original
     if graphs:
         # The exporter mutates this graph in place up to serialization: read it afterwards.
+        start = time.perf_counter()
         result.nodes = _read_block(graphs[-1].nodes(), {})
         result.captured = True
+        result.seconds = time.perf_counter() - start
