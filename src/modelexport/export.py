@@ -19,6 +19,7 @@ import onnx
 from . import __version__
 from .backends import DEFAULT_BACKEND, BackendName, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
+from .generative import export_generative, is_generative_task
 from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
 from .loading import LoadedModel, load
 from .packaging import (
@@ -182,12 +183,29 @@ def run_export(
         with _stage(status, "load", progress):
             loaded = load(model_name_or_path, task, trust_remote_code=trust_remote_code)
             status.task = loaded.task.name
-            io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
-            module = wrap(loaded.model, io)
-            args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
-            trace_inputs, check_inputs = make_inputs(*args, "export"), make_inputs(*args, "verify")
-            # The reference is taken before tracing, from the model as the user has it.
-            reference = pytorch_outputs(module, check_inputs, io.output_names)
+            generative = is_generative_task(loaded.task.name)
+            if not generative:
+                io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+                module = wrap(loaded.model, io)
+                args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
+                trace_inputs, check_inputs = make_inputs(*args, "export"), make_inputs(*args, "verify")
+                # The reference is taken before tracing, from the model as the user has it.
+                reference = pytorch_outputs(module, check_inputs, io.output_names)
+        if generative:  # the one dispatch point: several ONNX files and a KV cache (modelexport.generative)
+            export_generative(
+                loaded,
+                out,
+                status,
+                backend,
+                opset,
+                clean_onnx=clean_onnx,
+                atol=atol,
+                rtol=rtol,
+                with_config=with_config,
+                progress=progress,
+            )
+            status.output_dir = str(output_dir)
+            return output_dir, status  # leaving staging_dir() moves the files into place
         with _stage(status, "capture", progress):
             backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
             proto = onnx.load(str(out / ONNX_FILE))

@@ -25,6 +25,10 @@ Task = Literal[
     "zero-shot-image-classification",
     "audio-classification",
     "automatic-speech-recognition",
+    "text-generation",
+    "text-generation-with-past",
+    "text2text-generation",
+    "text2text-generation-with-past",
 ]
 
 Axes = Mapping[int, str]
@@ -46,6 +50,7 @@ class TaskSpec:
 
 
 _TOKEN_AXES: Axes = {0: "batch_size", 1: "sequence_length"}
+_DECODER_AXES: Axes = {0: "batch_size", 1: "decoder_sequence_length"}
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -125,6 +130,36 @@ TASKS: dict[str, TaskSpec] = {
             ("logits",),
             {"logits": _TOKEN_AXES},
         ),
+        # Generative tasks: the files, past key values and their axes are laid out by
+        # modelexport.generative (decoder-only: model.onnx; encoder-decoder: encoder + decoders).
+        TaskSpec(
+            "text-generation",
+            "AutoModelForCausalLM",
+            "ORTModelForCausalLM",
+            ("logits",),
+            {"logits": _TOKEN_AXES},
+        ),
+        TaskSpec(
+            "text-generation-with-past",
+            "AutoModelForCausalLM",
+            "ORTModelForCausalLM",
+            ("logits",),
+            {"logits": _TOKEN_AXES},
+        ),
+        TaskSpec(
+            "text2text-generation",
+            "AutoModelForSeq2SeqLM",
+            "ORTModelForSeq2SeqLM",
+            ("logits",),
+            {"logits": _DECODER_AXES},
+        ),
+        TaskSpec(
+            "text2text-generation-with-past",
+            "AutoModelForSeq2SeqLM",
+            "ORTModelForSeq2SeqLM",
+            ("logits",),
+            {"logits": _DECODER_AXES},
+        ),
     )
 }
 
@@ -140,12 +175,21 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str], ...] = (
     ("ForQuestionAnswering", "question-answering"),
     ("ForMultipleChoice", "multiple-choice"),
     ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation-with-past"),
+    ("LMHeadModel", "text-generation-with-past"),
+)
+
+# Text encoder-decoders ORTModelForSeq2SeqLM loads: their ``*ForConditionalGeneration`` head generates
+# text (the suffix alone also names speech and vision-language heads, which are other tasks).
+_SEQ2SEQ_MODEL_TYPES = frozenset(
+    {"bart", "blenderbot", "blenderbot-small", "longt5", "m2m_100", "marian", "mbart", "mt5", "pegasus", "t5"}
 )
 
 # Bare models whose natural task is not feature extraction.
 _BARE_MODEL_TASKS: dict[str, str] = {
     "CLIPModel": "zero-shot-image-classification",
     "SiglipModel": "zero-shot-image-classification",
+    "MarianMTModel": "text2text-generation-with-past",
 }
 
 _AUDIO_MODEL_TYPES = frozenset(
@@ -168,6 +212,8 @@ def infer_task(architectures: list[str] | None, model_type: str | None) -> str:
     for arch in architectures or ():
         if arch in _BARE_MODEL_TASKS:
             return _BARE_MODEL_TASKS[arch]
+        if arch.endswith("ForConditionalGeneration") and model_type in _SEQ2SEQ_MODEL_TYPES:
+            return "text2text-generation-with-past"
         for suffix, task in _SUFFIX_TO_TASK:
             if arch.endswith(suffix):
                 if task == "text-classification" and model_type in _AUDIO_MODEL_TYPES:

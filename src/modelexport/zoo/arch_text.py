@@ -31,6 +31,20 @@ _DECODER = {
     "num_key_value_heads": 2,
     "max_position_embeddings": 512,
 }
+# Decoder-only and encoder-decoder generation, without and with the KV cache (as Optimum names them).
+GENERATION_TASKS = ("text-generation", "text-generation-with-past")
+TEXT2TEXT_TASKS = ("text2text-generation", "text2text-generation-with-past")
+# BART-family encoder-decoders: 2 + 2 layers, 4 heads each side.
+_BART = {
+    "d_model": 32,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 37,
+    "decoder_ffn_dim": 37,
+    "max_position_embeddings": 512,
+}
 
 
 SPECS = (
@@ -132,7 +146,7 @@ SPECS = (
         "gpt2",
         "gpt2",
         "text-generation",
-        ("feature-extraction", "text-classification", "token-classification", "text-generation"),
+        ("feature-extraction", "text-classification", "token-classification", *GENERATION_TASKS),
         {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": 64, "n_positions": 512},
         "bpe",
         notes="No pad token of its own: the tokenizer pads with <|endoftext|> (config.pad_token_id too).",
@@ -141,7 +155,7 @@ SPECS = (
         "llama",
         "llama",
         "text-generation",
-        ("feature-extraction", "text-classification", "text-generation"),
+        ("feature-extraction", "text-classification", *GENERATION_TASKS),
         {**_DECODER, "tie_word_embeddings": False},
         "bpe",
         notes="Grouped-query attention (4 query, 2 key/value heads), RoPE, RMSNorm, SwiGLU.",
@@ -150,7 +164,7 @@ SPECS = (
         "qwen2",
         "qwen2",
         "text-generation",
-        ("feature-extraction", "text-classification", "token-classification", "text-generation"),
+        ("feature-extraction", "text-classification", "token-classification", *GENERATION_TASKS),
         {**_DECODER, "tie_word_embeddings": True},
         "bpe",
         notes="Grouped-query attention with q/k/v biases; tied embeddings.",
@@ -159,8 +173,9 @@ SPECS = (
         "t5",
         "t5",
         "text-generation",
-        ("feature-extraction", "text2text-generation"),
+        ("feature-extraction", *TEXT2TEXT_TASKS),
         {
+            "decoder_start_token_id": 0,  # the pad token, as in T5 checkpoints
             "d_model": 32,
             "d_kv": 8,
             "d_ff": 37,
@@ -171,5 +186,73 @@ SPECS = (
         },
         "unigram",
         notes="Encoder-decoder: feature-extraction is T5Model (needs decoder inputs).",
+    ),
+    ArchSpec(
+        "mistral",
+        "mistral",
+        "text-generation",
+        ("feature-extraction", "text-classification", *GENERATION_TASKS),
+        _DECODER,
+        "bpe",
+        notes="Llama layout with a sliding attention window (4096, longer than any test sequence).",
+    ),
+    ArchSpec(
+        "phi",
+        "phi",
+        "text-generation",
+        ("feature-extraction", "text-classification", *GENERATION_TASKS),
+        {k: v for k, v in _DECODER.items() if k != "num_key_value_heads"} | {"partial_rotary_factor": 0.5},
+        "bpe",
+        notes="Partial rotary embeddings, parallel attention and MLP. No grouped-query attention: "
+        "Optimum sizes phi's empty first-step past with num_attention_heads.",
+    ),
+    ArchSpec(
+        "gpt_neox",
+        "gpt_neox",
+        "text-generation",
+        ("feature-extraction", "text-classification", *GENERATION_TASKS),
+        {k: v for k, v in _DECODER.items() if k != "num_key_value_heads"} | {"rotary_pct": 0.25},
+        "bpe",
+        notes="Fused query/key/value projection, partial rotary embeddings, parallel residual.",
+    ),
+    ArchSpec(
+        "opt",
+        "opt",
+        "text-generation",
+        ("feature-extraction", "text-classification", "question-answering", *GENERATION_TASKS),
+        {
+            "hidden_size": 32,
+            "ffn_dim": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 512,
+            "word_embed_proj_dim": 32,
+        },
+        "bpe",
+        notes="Learned positions offset by 2, computed from the attention mask.",
+    ),
+    ArchSpec(
+        "bloom",
+        "bloom",
+        "text-generation",
+        ("feature-extraction", "text-classification", "token-classification", *GENERATION_TASKS),
+        {"hidden_size": 32, "n_layer": 2, "n_head": 4},
+        "bpe",
+        notes="ALiBi position biases from the attention mask (no position ids), fused query/key/value.",
+    ),
+    ArchSpec(
+        "bart",
+        "bart",
+        "text-generation",
+        (
+            "feature-extraction",
+            "text-classification",
+            "question-answering",
+            *GENERATION_TASKS,
+            *TEXT2TEXT_TASKS,
+        ),
+        _BART,
+        "bpe",
+        notes="Encoder-decoder with learned positions; text-generation is BartForCausalLM (its decoder).",
     ),
 )

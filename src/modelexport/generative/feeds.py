@@ -1,0 +1,116 @@
+"""Inputs for tracing and for verification: a first step (no past) and a step with a real cache.
+
+Past key values are never invented from the config: the prompt is run through the PyTorch model and
+its presents become the next step's past, so head counts and sizes are whatever the model uses.
+Batches carry padding (left for decoder-only prompts, as in batched generation; right for encoder
+inputs, as their tokenizers pad) so the traced graphs keep the attention-mask paths. Export and
+verification differ in batch, prompt length and number of new tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from . import compat
+from .layout import OnnxPart
+
+Phase = Literal["export", "verify"]
+Step = Literal["first", "cached"]
+Feeds = dict[str, torch.Tensor]
+# file -> step -> input name -> tensor
+StepFeeds = dict[str, dict[Step, Feeds]]
+
+# (batch, prompt length, new tokens at the cached step)
+_SHAPES: dict[Phase, tuple[int, int, int]] = {"export": (2, 5, 3), "verify": (3, 9, 2)}
+_PAST = "past_key_values."
+
+
+def _tokens(batch: int, length: int, vocab: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(min(5, vocab - 1), vocab, (batch, length), generator=gen)
+
+
+def _padded_mask(batch: int, length: int, side: Literal["left", "right"]) -> torch.Tensor:
+    mask = torch.ones(batch, length, dtype=torch.long)
+    pad = max(1, length // 3)
+    if side == "left":
+        mask[-1, :pad] = 0
+    else:
+        mask[-1, length - pad :] = 0
+    return mask
+
+
+def position_ids(mask: torch.Tensor, new: int) -> torch.Tensor:
+    """As transformers' generation makes them from the mask: padding at 1; the last ``new`` positions."""
+    ids = mask.long().cumsum(-1) - 1
+    ids.masked_fill_(mask == 0, 1)
+    return ids[:, -new:]
+
+
+def vocab_size(config: Any) -> int:
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    return int(getattr(text, "vocab_size", None) or config.vocab_size)
+
+
+def _past_names(part: OnnxPart) -> list[str]:
+    return [n for n in part.io.input_names if n.startswith(_PAST)]
+
+
+def _generator(phase: Phase, seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed + (0 if phase == "export" else 1))
+
+
+def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: int = 0) -> StepFeeds:
+    """``model.onnx`` at the ``first`` step (prompt, empty past) and ``cached`` (new tokens after it)."""
+    gen = _generator(phase, seed)
+    batch, prompt, new = _SHAPES[phase]
+    vocab = vocab_size(model.config)
+    mask = _padded_mask(batch, prompt, "left")
+    first: Feeds = {"input_ids": _tokens(batch, prompt, vocab, gen), "attention_mask": mask}
+    if "position_ids" in part.io.input_names:
+        first["position_ids"] = position_ids(mask, prompt)
+    with torch.no_grad():
+        out = model(**first, use_cache=True, return_dict=True)
+    presents = compat.flatten_cache(out.past_key_values)
+    names = _past_names(part)
+    if not names:
+        return {part.file: {"first": first}}
+    first.update({n: t[:, :, :0] for n, t in zip(names, presents, strict=True)})
+    full_mask = torch.cat([mask, torch.ones(batch, new, dtype=torch.long)], dim=1)
+    cached: Feeds = {"input_ids": _tokens(batch, new, vocab, gen), "attention_mask": full_mask}
+    if "position_ids" in part.io.input_names:
+        cached["position_ids"] = position_ids(full_mask, new)
+    cached.update(zip(names, presents, strict=True))
+    return {part.file: {"first": first, "cached": cached}}
+
+
+def seq2seq_steps(
+    parts: tuple[OnnxPart, ...], model: torch.nn.Module, phase: Phase, seed: int = 0
+) -> StepFeeds:
+    """Encoder and first-step decoder at ``first``; the decoder with past (if any) at ``cached``."""
+    encoder, first_decoder = parts[:2]
+    gen = _generator(phase, seed)
+    batch, length, new = _SHAPES[phase]
+    vocab = vocab_size(model.config)
+    enc = {
+        "input_ids": _tokens(batch, length, vocab, gen),
+        "attention_mask": _padded_mask(batch, length, "right"),
+    }
+    start = int(getattr(model.config, "decoder_start_token_id", None) or 0)
+    dec_ids = torch.cat([torch.full((batch, 1), start), _tokens(batch, new, vocab, gen)], dim=1)
+    with torch.no_grad():
+        out = model(**enc, decoder_input_ids=dec_ids, use_cache=True, return_dict=True)
+    common = {
+        "encoder_attention_mask": enc["attention_mask"],
+        "encoder_hidden_states": out.encoder_last_hidden_state,
+    }
+    steps: StepFeeds = {
+        encoder.file: {"first": enc},
+        first_decoder.file: {"first": {**common, "input_ids": dec_ids}},
+    }
+    for with_past in parts[2:]:
+        cached = {**common, "input_ids": _tokens(batch, new, vocab, gen)}
+        cached.update(zip(_past_names(with_past), compat.flatten_cache(out.past_key_values), strict=True))
+        steps[with_past.file] = {"cached": cached}
+    return steps

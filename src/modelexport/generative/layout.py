@@ -1,0 +1,143 @@
+"""The files, input/output names and dynamic axes Optimum's generative loaders expect, as data.
+
+Decoder-only (``ORTModelForCausalLM``): one ``model.onnx`` whose past key values are inputs and whose
+present key values are outputs; the first step passes a past of length 0. Encoder-decoder
+(``ORTModelForSeq2SeqLM``): ``encoder_model.onnx``, ``decoder_model.onnx`` (first step: no past, returns
+self- and cross-attention presents) and ``decoder_with_past_model.onnx`` (later steps: takes both, returns
+the self-attention presents). Names and axes follow optimum-onnx 0.1.0's ONNX configs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..inputs import IOSpec, TensorSpec
+
+Kind = Literal["decoder", "seq2seq"]
+
+DECODER_FILE = "model.onnx"
+ENCODER_FILE = "encoder_model.onnx"
+SEQ2SEQ_DECODER_FILE = "decoder_model.onnx"
+SEQ2SEQ_DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
+
+# Model types whose decoder takes position_ids (optimum.exporters.onnx.utils.MODEL_TYPES_REQUIRING_POSITION_IDS,
+# with "opt" as for transformers >= 4.46, the oldest this project supports being 4.48).
+POSITION_ID_MODEL_TYPES = frozenset(
+    {
+        "arcee",
+        "codegen",
+        "cohere",
+        "deepseek_v3",
+        "falcon",
+        "glm",
+        "gpt2",
+        "gpt_bigcode",
+        "gpt_neo",
+        "gpt_neox",
+        "gptj",
+        "granite",
+        "helium",
+        "imagegpt",
+        "internlm2",
+        "llama",
+        "mistral",
+        "olmo",
+        "olmo2",
+        "opt",
+        "phi",
+        "phi3",
+        "qwen2",
+        "qwen3",
+        "qwen3_moe",
+        "smollm3",
+        "stablelm",
+    }
+)
+
+_BATCH = "batch_size"
+_PAST = "past_sequence_length"
+_TOTAL = "past_sequence_length + sequence_length"
+_DEC_PAST = "past_decoder_sequence_length"
+_DEC_TOTAL = "past_decoder_sequence_length + decoder_sequence_length"
+_ENC = "encoder_sequence_length"
+
+
+@dataclass(frozen=True)
+class OnnxPart:
+    """One ONNX file of a generative export: its name, its role and its inputs/outputs."""
+
+    file: str
+    role: Literal["decoder", "encoder", "decoder_first", "decoder_with_past"]
+    io: IOSpec
+
+
+def _pkv(prefix: str, layers: int, axes: dict[int, str], kinds: tuple[str, ...] = ("",)) -> list[TensorSpec]:
+    return [
+        TensorSpec(f"{prefix}.{i}{kind}.{kv}", axes)
+        for i in range(layers)
+        for kind in kinds
+        for kv in ("key", "value")
+    ]
+
+
+def decoder_part(layers: int, position_ids: bool, *, with_past: bool = True) -> OnnxPart:
+    """``model.onnx`` of a decoder-only model (Optimum's TextDecoderOnnxConfig, past in the inputs)."""
+    mask_axes = {0: _BATCH, 1: _TOTAL if with_past else "sequence_length"}
+    inputs = [
+        TensorSpec("input_ids", {0: _BATCH, 1: "sequence_length"}),
+        TensorSpec("attention_mask", mask_axes),
+    ]
+    if position_ids:
+        inputs.append(TensorSpec("position_ids", {0: _BATCH, 1: "sequence_length"}))
+    outputs = [TensorSpec("logits", {0: _BATCH, 1: "sequence_length"})]
+    if with_past:
+        inputs += _pkv("past_key_values", layers, {0: _BATCH, 2: _PAST})
+        outputs += _pkv("present", layers, {0: _BATCH, 2: _TOTAL})
+    return OnnxPart(DECODER_FILE, "decoder", IOSpec(tuple(inputs), tuple(outputs)))
+
+
+def seq2seq_parts(layers: int, *, with_past: bool = True) -> tuple[OnnxPart, ...]:
+    """Encoder, first-step decoder and decoder-with-past of an encoder-decoder (TextSeq2SeqOnnxConfig);
+    without past, the encoder and a decoder that returns the logits alone.
+
+    Optimum names the with-past logits' sequence axis ``"1"``, a trick for fixed length-1 decoding;
+    here it is ``decoder_sequence_length``, as the graph takes any number of new tokens.
+    """
+    enc_axes = {0: _BATCH, 1: _ENC}
+    encoder = IOSpec(
+        (TensorSpec("input_ids", enc_axes), TensorSpec("attention_mask", enc_axes)),
+        (TensorSpec("last_hidden_state", enc_axes),),
+    )
+    dec_common = (
+        TensorSpec("encoder_attention_mask", enc_axes),
+        TensorSpec("input_ids", {0: _BATCH, 1: "decoder_sequence_length"}),
+        TensorSpec("encoder_hidden_states", enc_axes),
+    )
+    logits = TensorSpec("logits", {0: _BATCH, 1: "decoder_sequence_length"})
+    own_out = _pkv("present", layers, {0: _BATCH, 2: _DEC_TOTAL}, (".decoder",))
+    cross_out = _pkv("present", layers, {0: _BATCH, 2: _ENC}, (".encoder",))
+    if not with_past:
+        return (
+            OnnxPart(ENCODER_FILE, "encoder", encoder),
+            OnnxPart(SEQ2SEQ_DECODER_FILE, "decoder_first", IOSpec(dec_common, (logits,))),
+        )
+    first = IOSpec(dec_common, (logits, *_interleave(own_out, cross_out)))
+    past_in = _interleave(
+        _pkv("past_key_values", layers, {0: _BATCH, 2: _DEC_PAST}, (".decoder",)),
+        _pkv("past_key_values", layers, {0: _BATCH, 2: _ENC}, (".encoder",)),
+    )
+    cached = IOSpec((*dec_common, *past_in), (logits, *own_out))
+    return (
+        OnnxPart(ENCODER_FILE, "encoder", encoder),
+        OnnxPart(SEQ2SEQ_DECODER_FILE, "decoder_first", first),
+        OnnxPart(SEQ2SEQ_DECODER_WITH_PAST_FILE, "decoder_with_past", cached),
+    )
+
+
+def _interleave(own: list[TensorSpec], cross: list[TensorSpec]) -> list[TensorSpec]:
+    """Per layer: self key, self value, cross key, cross value (Optimum's order)."""
+    out: list[TensorSpec] = []
+    for i in range(0, len(own), 2):
+        out += [own[i], own[i + 1], cross[i], cross[i + 1]]
+    return out
