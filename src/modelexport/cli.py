@@ -16,7 +16,9 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .cli_matrix import matrix_group
 from .errors import ModelExportError
+from .hierarchy.cli import hierarchy_command
 
 _DEBUG_ENV = "MODELEXPORT_DEBUG"
 
@@ -38,6 +40,9 @@ class _Group(click.Group):
             _fail(e.one_line(), e.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # `modelexport hierarchy out | head`: the reader left, not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was written.", 130)
         except Exception as e:
@@ -134,13 +139,20 @@ def export(
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}
+    shapes = ", ".join(
+        f"{k} {'×'.join(map(str, v))}" for k, v in (verification.get("input_shapes") or {}).items()
+    )
     click.echo(
-        f"verified against PyTorch at {verification.get('input_shapes')}: "
-        f"max|Δ| = {verification.get('max_abs_diff', float('nan')):.2e} (atol {atol:g})"
+        f"verified against PyTorch at new shapes ({shapes}): "
+        f"max|Δ| = {verification.get('max_abs_diff', float('nan')):.2e} (atol {atol:g}, rtol {rtol:g})"
     )
     if status.hierarchy:
         h = status.hierarchy
-        click.echo(f"hierarchy: {h}")
+        click.echo(
+            f"hierarchy: {h['nodes_total']} nodes tagged with their module: {h['nodes_from_source']} from the "
+            f"exporter's scopes, {h['nodes_inherited']} inherited from neighbours, {h['nodes_on_root']} on the "
+            f"top-level forward{' (tags stripped: --clean-onnx; see hierarchy.json)' if clean_onnx else ''}"
+        )
     click.echo(f"done in {time.perf_counter() - started:.1f} s")
 
 
@@ -205,19 +217,5 @@ def zoo_build(name: str, directory: str, task: str | None) -> None:
     click.echo(f"built {name} ({task or spec.tasks[0]}) in {path}")
 
 
-def _add_optional_commands() -> None:
-    try:
-        from .hierarchy.cli import hierarchy_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(hierarchy_command, "hierarchy")
-    try:
-        from .cli_matrix import matrix_group
-    except ImportError:
-        pass
-    else:
-        main.add_command(matrix_group, "matrix")
-
-
-_add_optional_commands()
+main.add_command(hierarchy_command, "hierarchy")
+main.add_command(matrix_group, "matrix")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 
 from ..inputs import IOSpec
+
+if TYPE_CHECKING:  # hierarchy imports this module: no import cycle at run time
+    from ..hierarchy import TorchScriptScopes
 
 BackendName = Literal["torchscript", "dynamo"]
 WRAPPER_ATTRIBUTE = "model"
@@ -26,8 +29,9 @@ class Backend(Protocol):
 
     def export(
         self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
-    ) -> None:
-        """Write ``module`` traced on ``inputs`` to ``path`` as ONNX."""
+    ) -> TorchScriptScopes | None:
+        """Write ``module`` traced on ``inputs`` to ``path`` as ONNX; return the module scopes the
+        exporter recorded where they are not in the file itself (TorchScript), else ``None``."""
         ...
 
 
