@@ -22,6 +22,7 @@ from .environment import current_commit, machine_info, package_versions, utc_now
 from .schema import ExportOutcome, LoadCheck, Row, case_id, first_line
 
 DEFAULT_TOLERANCE = 1e-4
+OPTIMUM_RUNTIME = "optimum.onnxruntime:ORTModel"  # importable means ORTModelFor<Task> can be checked
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _export_optimum(source: Path, out: Path, spec: CellSpec) -> dict[str, Any] |
 # exporter -> (module whose import makes it available, export function)
 EXPORTERS: Mapping[str, tuple[str | None, Callable[[Path, Path, CellSpec], dict[str, Any] | None]]] = {
     "modelexport": (None, _export_modelexport),
-    "optimum": ("optimum.exporters.onnx", _export_optimum),
+    "optimum": ("optimum.exporters.onnx:main_export", _export_optimum),
 }
 
 
@@ -104,7 +105,7 @@ def run_cell(spec: CellSpec) -> Row:
     torch.set_num_threads(max(1, spec.threads))
     module, export = EXPORTERS[spec.exporter]
     exporter_error = probe_import(module) if module else None
-    optimum_error = probe_import("optimum.onnxruntime")
+    optimum_error = probe_import(OPTIMUM_RUNTIME)
     row = _new_row(spec, exporter_error, optimum_error)
     if exporter_error:
         kind, _, message = exporter_error.partition(": ")

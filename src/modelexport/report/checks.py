@@ -30,10 +30,17 @@ def error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {first_line(e)}".rstrip(": ")
 
 
-def probe_import(module: str) -> str | None:
-    """``None`` if ``module`` imports, else why not (any exception, not only ImportError)."""
+def probe_import(target: str) -> str | None:
+    """``None`` if ``module[:attribute]`` imports, else why not (any exception, not only ImportError).
+
+    Name an attribute for lazy packages: ``import optimum.onnxruntime`` succeeds even where
+    ``from optimum.onnxruntime import ORTModel`` fails.
+    """
+    module, _, attribute = target.partition(":")
     try:
-        importlib.import_module(module)
+        loaded = importlib.import_module(module)
+        if attribute:
+            getattr(loaded, attribute)
     except Exception as e:
         return error_text(e)
     return None

@@ -7,8 +7,7 @@ Nothing is computed, so no thread pool exists yet when the server forks.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+from .checks import probe_import
 
 MODULES = (
     "numpy",
@@ -21,10 +20,9 @@ MODULES = (
     "modelexport.export",
     "modelexport.zoo",
     "modelexport.report.cell",
-    "optimum.onnxruntime",
-    "optimum.exporters.onnx",
+    "optimum.onnxruntime:ORTModel",
+    "optimum.exporters.onnx:main_export",
 )
 
 for _name in MODULES:
-    with contextlib.suppress(Exception):
-        importlib.import_module(_name)
+    probe_import(_name)

@@ -1,0 +1,58 @@
+"""The matrix checks on an export directory: files, parity comparison, import probes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelexport.report.checks import Reference, check_files, compare, onnx_bytes, probe_import
+
+
+def test_files_check_names_what_is_missing(tmp_path):
+    source, export = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    export.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocab.txt"):
+        (source / name).write_text("{}")
+    for name in ("model.onnx", "config.json"):
+        (export / name).write_text("{}")
+    assert check_files(export, source, "optimum").missing == ["tokenizer.json"]
+    assert check_files(export, source, "modelexport").missing == ["export_metadata.json", "tokenizer.json"]
+    (export / "tokenizer.json").write_text("{}")
+    (export / "export_metadata.json").write_text("{}")
+    assert check_files(export, source, "modelexport").ok
+
+
+def test_onnx_bytes_counts_external_data(tmp_path):
+    assert onnx_bytes(tmp_path) is None
+    (tmp_path / "model.onnx").write_bytes(b"x" * 10)
+    (tmp_path / "model.onnx_data").write_bytes(b"x" * 5)
+    assert onnx_bytes(tmp_path) == 15
+
+
+def _reference() -> Reference:
+    outputs = {"logits": np.array([[1.0, 2.0]], dtype=np.float32), "extra": np.zeros(1)}
+    return Reference({}, outputs, ("logits",))
+
+
+def test_compare_records_max_abs_diff_and_passes_within_tolerance():
+    check = compare(_reference(), {"logits": np.array([[1.00001, 2.0]])}, 1e-4, 1e-4)
+    assert check.ok and check.error is None
+    assert abs(check.max_abs_diff["logits"] - 1e-5) < 1e-7
+    assert (check.atol, check.rtol) == (1e-4, 1e-4)
+
+
+def test_compare_fails_beyond_tolerance_with_the_difference_in_the_error():
+    check = compare(_reference(), {"logits": np.array([[1.01, 2.0]])}, 1e-4, 1e-4)
+    assert check.ok is False and "max|Δ| 1.00e-02" in check.error
+
+
+def test_compare_fails_on_a_missing_output_or_a_shape_mismatch():
+    assert compare(_reference(), {}, 1e-4, 1e-4).error == "output 'logits' missing"
+    check = compare(_reference(), {"logits": np.zeros((2, 2))}, 1e-4, 1e-4)
+    assert check.ok is False and "shape [2, 2] != [1, 2]" in check.error
+
+
+def test_probe_import_reports_why_a_module_or_attribute_does_not_import():
+    assert probe_import("json:dumps") is None
+    assert probe_import("json:no_such_name").startswith("AttributeError")
+    assert probe_import("no_such_module_here").startswith("ModuleNotFoundError")
