@@ -20,6 +20,7 @@ from . import __version__
 from .backends import DEFAULT_BACKEND, BackendName, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
 from .generative import export_generative, is_generative_task
+from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
 from .loading import LoadedModel, load
 from .packaging import (
@@ -142,18 +143,17 @@ def _metadata(
 
 
 def _tag(
-    proto: onnx.ModelProto, module: Any, backend: BackendName, clean_onnx: bool, out: Path
-) -> dict[str, Any] | None:
-    from . import hierarchy
-
-    if not hasattr(hierarchy, "tag_model"):
-        if clean_onnx:
-            for node in proto.graph.node:
-                del node.metadata_props[:]
-        return None
-    report = hierarchy.tag_model(proto, module, backend=backend)
+    proto: onnx.ModelProto,
+    module: Any,
+    backend: BackendName,
+    clean_onnx: bool,
+    out: Path,
+    scopes: TorchScriptScopes | None = None,
+) -> dict[str, Any]:
+    """Tag every node with its module (unless ``clean_onnx``); hierarchy.json is written either way."""
+    report = tag_model(proto, module, backend=backend, scope_info=scopes)
     if clean_onnx:
-        hierarchy.strip_node_metadata(proto)
+        strip_node_metadata(proto)
     write_json(out / HIERARCHY_FILE, report.to_json())
     summary: dict[str, Any] = report.summary()
     return summary
@@ -207,11 +207,11 @@ def run_export(
             status.output_dir = str(output_dir)
             return output_dir, status  # leaving staging_dir() moves the files into place
         with _stage(status, "capture", progress):
-            backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
+            scopes = backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
             proto = onnx.load(str(out / ONNX_FILE))
             name_dynamic_axes(proto, io)
         with _stage(status, "tag", progress):
-            status.hierarchy = _tag(proto, module, backend.name, clean_onnx, out)
+            status.hierarchy = _tag(proto, module, backend.name, clean_onnx, out, scopes)
             save_onnx(proto, out / ONNX_FILE)
         with _stage(status, "verify", progress):
             actual = onnxruntime_outputs(out / ONNX_FILE, {k: v.numpy() for k, v in check_inputs.items()})
