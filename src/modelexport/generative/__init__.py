@@ -7,6 +7,7 @@ transformers-version differences live in :mod:`.compat` alone.
 
 from __future__ import annotations
 
+from .generate import GenerateCheck, compare_generate
 from .layout import (
     DECODER_FILE,
     ENCODER_FILE,
@@ -29,8 +30,10 @@ __all__ = [
     "SEQ2SEQ_DECODER_FILE",
     "SEQ2SEQ_DECODER_WITH_PAST_FILE",
     "SEQ2SEQ_TASKS",
+    "GenerateCheck",
     "OnnxPart",
     "Plan",
+    "compare_generate",
     "decoder_part",
     "export_generative",
     "is_generative_task",
