@@ -56,3 +56,12 @@ def test_probe_import_reports_why_a_module_or_attribute_does_not_import():
     assert probe_import("json:dumps") is None
     assert probe_import("json:no_such_name").startswith("AttributeError")
     assert probe_import("no_such_module_here").startswith("ModuleNotFoundError")
+
+
+def test_feed_derives_position_ids_as_pytorch_does_and_names_what_it_cannot_provide():
+    import torch
+
+    reference = Reference({"input_ids": torch.zeros((2, 4), dtype=torch.long)}, {}, ("logits",))
+    feed, missing = reference.feed(["input_ids", "position_ids", "past_key_values.0.key"])
+    assert missing == ["past_key_values.0.key"]
+    assert feed["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 2, 3]]

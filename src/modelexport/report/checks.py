@@ -8,7 +8,7 @@ than the traced one. Nothing here raises for a failed check: a failure is a reco
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,19 @@ def onnx_bytes(export_dir: Path) -> int | None:
     return sum(sizes) if sizes else None
 
 
+def _position_ids(inputs: Mapping[str, Any]) -> Any:
+    """What transformers uses when no position_ids are passed (no cache): 0..seq-1 per row."""
+    import torch
+
+    ids = inputs["input_ids"]
+    return torch.arange(ids.shape[-1]).expand(ids.shape).contiguous()
+
+
+# Inputs an exporter may add that PyTorch derives by itself when they are not passed: feeding the
+# same derivation keeps the comparison like for like (Optimum adds position_ids to decoders).
+DERIVED_INPUTS: Mapping[str, Any] = {"position_ids": _position_ids}
+
+
 @dataclass
 class Reference:
     """PyTorch's outputs at the check inputs; ``error`` when they could not be computed."""
@@ -69,6 +82,18 @@ class Reference:
     outputs: dict[str, np.ndarray]
     expected: tuple[str, ...]
     error: str | None = None
+
+    def feed(self, names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+        """Inputs for ``names`` (derived ones included) and the names it cannot provide."""
+        feed, missing = {}, []
+        for name in names:
+            if name in self.inputs:
+                feed[name] = self.inputs[name]
+            elif name in DERIVED_INPUTS and "input_ids" in self.inputs:
+                feed[name] = DERIVED_INPUTS[name](self.inputs)
+            else:
+                missing.append(name)
+        return feed, missing
 
 
 def pytorch_reference(source_dir: Path, task: str) -> Reference:
@@ -128,13 +153,13 @@ def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float)
         session = ort.InferenceSession(
             str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
-        missing = [i.name for i in session.get_inputs() if i.name not in reference.inputs]
+        feed, missing = reference.feed(i.name for i in session.get_inputs())
         if missing:
             error = f"model.onnx wants inputs the check lacks: {missing}"
             return ParityCheck(ok=False, error=error, atol=atol, rtol=rtol)
-        feed = {i.name: reference.inputs[i.name].numpy() for i in session.get_inputs()}
         names = [o.name for o in session.get_outputs()]
-        actual = dict(zip(names, session.run(names, feed), strict=True))
+        arrays = {k: v.numpy() for k, v in feed.items()}
+        actual = dict(zip(names, session.run(names, arrays), strict=True))
     except Exception as e:
         return ParityCheck(ok=False, error=f"ONNX Runtime: {error_text(e)}", atol=atol, rtol=rtol)
     return compare(reference, actual, atol, rtol)
@@ -154,8 +179,10 @@ def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[L
     if reference.error:
         return LoadCheck(ok=True), ParityCheck(ok=False, error=reference.error, atol=tol, rtol=tol)
     try:
-        wanted = model.input_names
-        outputs = model(**{k: v for k, v in reference.inputs.items() if k in wanted})
+        feed, missing = reference.feed(model.input_names)
+        if missing:
+            raise ValueError(f"the model wants inputs the check lacks: {missing}")
+        outputs = model(**feed)
     except Exception as e:
         return LoadCheck(ok=True), ParityCheck(ok=False, error=f"run: {error_text(e)}", atol=tol, rtol=tol)
     return LoadCheck(ok=True), compare(reference, dict(outputs.items()), tol, tol)
