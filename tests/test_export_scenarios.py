@@ -90,3 +90,23 @@ def test_the_real_minilm_checkpoint_matches_pytorch_through_optimum(minilm_dir, 
     got = ORTModelForFeatureExtraction.from_pretrained(out)(**enc).last_hidden_state.numpy()
     assert got.shape == reference.shape == (2, enc["input_ids"].shape[1], 384)
     assert np.abs(got - reference).max() <= 1e-4
+
+
+def test_auto_exporter_falls_back_to_dynamo_exactly_when_torchscript_fails(zoo_dir, tmp_path):
+    from modelexport import CaptureError, VerifyError
+
+    src = str(zoo_dir("gpt2", "text-classification"))
+    try:
+        export_with_config(src, tmp_path / "ts", exporter="torchscript")
+        torchscript_error = None
+    except (CaptureError, VerifyError) as e:
+        torchscript_error = e
+        assert not (tmp_path / "ts").exists()
+    out = export_with_config(src, tmp_path / "auto")  # exporter="auto" is the default
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["verification"]["ok"] is True
+    if torchscript_error is None:
+        assert (meta["exporter"], meta["exporter_fallback_from"]) == ("torchscript", None)
+    else:
+        assert meta["exporter"] == "dynamo"
+        assert torchscript_error.message in meta["exporter_fallback_from"]

@@ -80,7 +80,11 @@ def _output_dir(output: str) -> Path:
     "--task", default=None, help="Optimum task name; inferred from config.architectures if omitted."
 )
 @click.option(
-    "--exporter", type=click.Choice(["torchscript", "dynamo"]), default="torchscript", show_default=True
+    "--exporter",
+    type=click.Choice(["auto", "torchscript", "dynamo"]),
+    default="auto",
+    show_default=True,
+    help="auto: TorchScript, then dynamo if TorchScript fails to capture or verify.",
 )
 @click.option("--opset", type=int, default=None, help="ONNX opset (default: 17 torchscript, 18 dynamo).")
 @click.option(
@@ -136,6 +140,8 @@ def export(
         progress=lambda stage: click.echo(f"  {stage} ...", err=True),
     )
     click.echo(f"exported {model} ({status.task}, {status.exporter}) to {out_dir}")
+    if status.fallback_from:
+        click.echo(f"  (exporter auto: torchscript failed, dynamo used: {status.fallback_from})")
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 import onnx
 
 from . import __version__
-from .backends import DEFAULT_BACKEND, BackendName, get_backend, wrap
+from .backends import AUTO_EXPORTER, DEFAULT_BACKEND, BackendName, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
@@ -71,6 +71,8 @@ class ExportStatus:
     output_dir: str | None = None
     verification: dict[str, Any] | None = None
     hierarchy: dict[str, Any] | None = None
+    # With ``exporter="auto"``: why the first backend was given up (``None`` when it worked).
+    fallback_from: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,7 +101,8 @@ def _stage(status: ExportStatus, name: Stage, progress: ProgressCallback | None)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         result.status, result.message = "failed", f"{type(e).__name__}: {first}"
         where = f"'{status.source}' ({status.task or 'task not yet known'}, {status.exporter})"
-        hint = "try --exporter dynamo or --exporter torchscript." if name == "capture" else None
+        other = "dynamo" if status.exporter == "torchscript" else "torchscript"
+        hint = f"try --exporter {other}." if name == "capture" else None
         raise _STAGE_ERRORS[name](f"{where}: {type(e).__name__}: {first}", hint=hint) from e
     finally:
         result.seconds = round(time.perf_counter() - start, 3)
@@ -129,6 +132,7 @@ def _metadata(
         "ort_model_class": loaded.task.ort_class,
         "model_type": getattr(loaded.config, "model_type", None),
         "exporter": status.exporter,
+        "exporter_fallback_from": status.fallback_from,
         "opset": opset,
         "clean_onnx": clean_onnx,
         "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -159,12 +163,12 @@ def _tag(
     return summary
 
 
-def run_export(
+def _run_one_backend(
     model_name_or_path: str,
     output_dir: str | Path,
     *,
     task: str | None = None,
-    exporter: str = DEFAULT_BACKEND,
+    exporter: str = "torchscript",
     opset: int | None = None,
     clean_onnx: bool = False,
     atol: float = DEFAULT_ATOL,
@@ -173,11 +177,14 @@ def run_export(
     with_config: bool = True,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
+    fallback_from: str | None = None,
 ) -> tuple[Path, ExportStatus]:
-    """Run every stage; return the output directory and the status record (raises on failure)."""
+    """Run every stage with one backend; return the output directory and the status record."""
     output_dir = Path(output_dir).expanduser().resolve()
     backend = get_backend(exporter)
-    status = ExportStatus(source=str(model_name_or_path), task=task, exporter=backend.name)
+    status = ExportStatus(
+        source=str(model_name_or_path), task=task, exporter=backend.name, fallback_from=fallback_from
+    )
     opset = opset or backend.default_opset
     with staging_dir(output_dir, force=force) as out:
         with _stage(status, "load", progress):
@@ -224,6 +231,46 @@ def run_export(
             write_json(out / METADATA_FILE, _metadata(loaded, io, status, opset, clean_onnx, saved))
     status.output_dir = str(output_dir)
     return output_dir, status
+
+
+def run_export(
+    model_name_or_path: str,
+    output_dir: str | Path,
+    *,
+    exporter: str = DEFAULT_BACKEND,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> tuple[Path, ExportStatus]:
+    """Run every stage; return the output directory and the status record (raises on failure).
+
+    ``exporter="auto"`` (the default) tries TorchScript, the faster exporter, and falls back to
+    dynamo when TorchScript cannot capture the model or its graph does not match PyTorch; the
+    metadata records which backend produced the file and why the first was given up.
+    """
+    if exporter != AUTO_EXPORTER:
+        get_backend(exporter)  # a bad name is a usage error before any work
+        return _run_one_backend(
+            model_name_or_path, output_dir, exporter=exporter, progress=progress, **options
+        )
+    try:
+        return _run_one_backend(
+            model_name_or_path, output_dir, exporter="torchscript", progress=progress, **options
+        )
+    except (CaptureError, VerifyError) as first:
+        if progress:
+            progress(f"torchscript failed ({first.stage}); retrying with dynamo")
+        try:
+            return _run_one_backend(
+                model_name_or_path,
+                output_dir,
+                exporter="dynamo",
+                progress=progress,
+                fallback_from=f"{first.stage} failed: {first.message}",
+                **options,
+            )
+        except ModelExportError as second:
+            second.message = f"{second.message} (torchscript had failed too: {first.message})"
+            raise second from first
 
 
 def export_with_config(

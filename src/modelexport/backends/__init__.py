@@ -8,9 +8,12 @@ from .dynamo import DynamoBackend
 from .torchscript import TorchScriptBackend
 
 BACKENDS: dict[str, Backend] = {"torchscript": TorchScriptBackend(), "dynamo": DynamoBackend()}
-DEFAULT_BACKEND: BackendName = "torchscript"
+# "auto": TorchScript first, dynamo when TorchScript fails to capture or verify (see README).
+AUTO_EXPORTER = "auto"
+DEFAULT_BACKEND = AUTO_EXPORTER
 
 __all__ = [
+    "AUTO_EXPORTER",
     "BACKENDS",
     "DEFAULT_BACKEND",
     "WRAPPER_ATTRIBUTE",
@@ -27,5 +30,5 @@ def get_backend(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise UserInputError(
-            f"unknown exporter '{name}'.", hint=f"use one of: {', '.join(sorted(BACKENDS))}."
+            f"unknown exporter '{name}'.", hint=f"use one of: {AUTO_EXPORTER}, {', '.join(sorted(BACKENDS))}."
         ) from None
