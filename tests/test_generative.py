@@ -59,7 +59,7 @@ def _assert_logits_parity_recorded(meta: dict[str, Any], steps: tuple[str, ...])
 
 def test_the_zoo_has_the_generative_architectures_of_the_issue() -> None:
     assert {"gpt2", "llama", "mistral", "qwen2", "phi", "gpt_neox", "opt", "bloom"} <= set(DECODERS)
-    assert {"t5", "bart"} <= set(SEQ2SEQ)
+    assert {"t5", "bart", "marian"} <= set(SEQ2SEQ)
 
 
 @pytest.mark.parametrize("name", DECODERS)

@@ -255,4 +255,14 @@ SPECS = (
         "bpe",
         notes="Encoder-decoder with learned positions; text-generation is BartForCausalLM (its decoder).",
     ),
+    ArchSpec(
+        "marian",
+        "marian",
+        "text-generation",
+        ("feature-extraction", *GENERATION_TASKS, *TEXT2TEXT_TASKS),
+        {**_BART, "decoder_start_token_id": 0, "share_encoder_decoder_embeddings": True},
+        "sentencepiece",
+        notes="Translation encoder-decoder with sinusoidal positions; decoding starts at the pad token (id 0) "
+        "as in Marian checkpoints. Slow SentencePiece tokenizer (MarianTokenizer): source.spm, vocab.json.",
+    ),
 )

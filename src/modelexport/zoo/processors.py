@@ -16,6 +16,7 @@ from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPI
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
 from .spec import ArchSpec
+from .spm import build_spm_tokenizer
 from .tokenizers import build_ctc_tokenizer, build_tokenizer
 
 
@@ -23,7 +24,7 @@ from .tokenizers import build_ctc_tokenizer, build_tokenizer
 class PreprocessorKind:
     """What one ``ArchSpec.preprocessor`` value writes."""
 
-    tokenizer: str | None = None  # a recipe of zoo.tokenizers.RECIPES
+    tokenizer: str | None = None  # a recipe of zoo.tokenizers.RECIPES, or "sentencepiece" (zoo.spm)
     image: bool = False
     audio: bool = False
 
@@ -32,6 +33,7 @@ KINDS: dict[str, PreprocessorKind] = {
     "wordpiece": PreprocessorKind(tokenizer="wordpiece"),
     "bpe": PreprocessorKind(tokenizer="bpe"),
     "unigram": PreprocessorKind(tokenizer="unigram"),
+    "sentencepiece": PreprocessorKind(tokenizer="sentencepiece"),
     "clip": PreprocessorKind(tokenizer="clip", image=True),
     "image": PreprocessorKind(image=True),
     "audio": PreprocessorKind(audio=True),
@@ -78,7 +80,9 @@ def write_preprocessors(spec: ArchSpec, task: str, out_dir: Path) -> dict[str, i
     """Save the preprocessors of (``spec``, ``task``) into ``out_dir``; return config kwargs they imply."""
     kind = KINDS[spec.preprocessor]
     tokenizer: Any = None
-    if kind.tokenizer:
+    if kind.tokenizer == "sentencepiece":  # slow-only tokenizer classes (Marian)
+        tokenizer = build_spm_tokenizer(spec.model_type, out_dir, _MODEL_MAX_LENGTH)
+    elif kind.tokenizer:
         tokenizer = build_tokenizer(kind.tokenizer, spec.model_type, _MODEL_MAX_LENGTH)
     elif kind.audio and task in _CHAR_VOCAB_TASKS:
         tokenizer = build_ctc_tokenizer(out_dir)

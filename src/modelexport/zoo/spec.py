@@ -10,7 +10,7 @@ from typing import Any, Literal
 from ..errors import ModelExportError, UserInputError
 
 Modality = Literal["text", "vision", "multimodal", "audio", "text-generation"]
-Preprocessor = Literal["wordpiece", "bpe", "unigram", "clip", "image", "audio"]
+Preprocessor = Literal["wordpiece", "bpe", "unigram", "sentencepiece", "clip", "image", "audio"]
 
 
 class ZooError(ModelExportError):
