@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import check_files, onnx_bytes, optimum_checks, ort_parity, probe_import, pytorch_reference
+from .checks import onnx_bytes, probe_import, run_checks
 from .environment import current_commit, machine_info, package_versions, utc_now
+from .generative_checks import run_generative_checks
 from .schema import ExportOutcome, LoadCheck, Row, case_id, first_line
 
 DEFAULT_TOLERANCE = 1e-4
@@ -62,7 +63,16 @@ def _export_optimum(source: Path, out: Path, spec: CellSpec) -> dict[str, Any] |
 
     shutil.rmtree(out, ignore_errors=True)
     # Optimum's own validation is off: the cell runs the same checks on every exporter's output.
-    main_export(str(source), out, task=spec.task, do_validation=False, library_name="transformers")
+    # No post-processing: it only merges an encoder-decoder's two decoders into one file, and
+    # unmerged, Optimum's files have the layout modelexport writes and the checks know.
+    main_export(
+        str(source),
+        out,
+        task=spec.task,
+        do_validation=False,
+        no_post_process=True,
+        library_name="transformers",
+    )
     return None
 
 
@@ -92,6 +102,12 @@ def _new_row(spec: CellSpec, exporter_error: str | None, optimum_error: str | No
         commit=spec.commit,
         utc=utc_now(),
     )
+
+
+def _generative(task: str) -> bool:
+    from ..generative import is_generative_task
+
+    return is_generative_task(task)
 
 
 def _failed(error: BaseException, prefix: str = "") -> tuple[str, str]:
@@ -126,12 +142,13 @@ def run_cell(spec: CellSpec) -> Row:
         row.export = ExportOutcome(False, *_failed(e), seconds=round(time.perf_counter() - started, 3))
         return row
     row.export = ExportOutcome(ok=True, seconds=round(time.perf_counter() - started, 3))
-    row.files = check_files(out, source, spec.exporter)
     row.onnx_bytes = onnx_bytes(out)
-    reference = pytorch_reference(source, spec.task)
-    row.ort_parity = ort_parity(out, reference, spec.atol, spec.rtol)
-    if optimum_error is None:
-        row.optimum_load, row.optimum_parity = optimum_checks(out, spec.task, reference)
+    suite = run_generative_checks if _generative(spec.task) else run_checks
+    optimum = optimum_error is None
+    checks = suite(out, source, spec.task, spec.exporter, spec.atol, spec.rtol, optimum)
+    row.files, row.ort_parity = checks[0], checks[1]
+    if optimum:
+        row.optimum_load, row.optimum_parity = checks[2], checks[3]
     row.utc = utc_now()
     return row
 

@@ -17,9 +17,11 @@ import numpy as np
 
 from .schema import FilesCheck, LoadCheck, ParityCheck, first_line
 
-# Files every export needs, files an exporter promises on top, and preprocessor files that must be
-# carried over whenever the source checkpoint has them.
-REQUIRED_FILES = ("model.onnx", "config.json")
+SuiteResult = tuple[FilesCheck, ParityCheck, LoadCheck, ParityCheck]
+
+# Files every export needs besides its ONNX files, files an exporter promises on top, and
+# preprocessor files that must be carried over whenever the source checkpoint has them.
+REQUIRED_FILES = ("config.json",)
 EXPORTER_FILES: Mapping[str, tuple[str, ...]] = {"modelexport": ("export_metadata.json",), "optimum": ()}
 PREPROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json")
 OPTIMUM_TOLERANCE = 1e-4
@@ -46,18 +48,20 @@ def probe_import(target: str) -> str | None:
     return None
 
 
-def check_files(export_dir: Path, source_dir: Path, exporter: str) -> FilesCheck:
+def check_files(
+    export_dir: Path, source_dir: Path, exporter: str, onnx_files: Iterable[str] = ("model.onnx",)
+) -> FilesCheck:
     """Are the files Optimum and the exporter's contract need in ``export_dir``."""
-    expected = [*REQUIRED_FILES, *EXPORTER_FILES.get(exporter, ())]
+    expected = [*onnx_files, *REQUIRED_FILES, *EXPORTER_FILES.get(exporter, ())]
+    expected = list(dict.fromkeys(expected))
     expected += [name for name in PREPROCESSOR_FILES if (source_dir / name).is_file()]
     missing = [name for name in expected if not (export_dir / name).is_file()]
     return FilesCheck(ok=not missing, missing=missing)
 
 
 def onnx_bytes(export_dir: Path) -> int | None:
-    """Size of model.onnx plus any external-data file beside it."""
-    files = [export_dir / "model.onnx", *export_dir.glob("model.onnx_data*")]
-    sizes = [f.stat().st_size for f in files if f.is_file()]
+    """Size of every ONNX file of the export plus any external-data file beside them."""
+    sizes = [f.stat().st_size for f in export_dir.glob("*.onnx*") if f.is_file()]
     return sum(sizes) if sizes else None
 
 
@@ -186,3 +190,13 @@ def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[L
     except Exception as e:
         return LoadCheck(ok=True), ParityCheck(ok=False, error=f"run: {error_text(e)}", atol=tol, rtol=tol)
     return LoadCheck(ok=True), compare(reference, dict(outputs.items()), tol, tol)
+
+
+def run_checks(
+    out: Path, source: Path, task: str, exporter: str, atol: float, rtol: float, optimum: bool
+) -> SuiteResult:
+    """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
+    reference = pytorch_reference(source, task)
+    ort = ort_parity(out, reference, atol, rtol)
+    load, parity = optimum_checks(out, task, reference) if optimum else (LoadCheck(), ParityCheck())
+    return check_files(out, source, exporter), ort, load, parity
