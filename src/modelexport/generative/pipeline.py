@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 
 from ..backends import Backend, BackendName
+from ..hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from ..inputs import IOSpec, name_dynamic_axes
 from ..packaging import HIERARCHY_FILE, METADATA_FILE, save_configs, save_onnx, write_json
 from . import compat
@@ -36,14 +37,13 @@ def rename_values(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
 
 def _capture(
     part: OnnxPart, plan: Plan, backend: Backend, opset: int, out: Path
-) -> tuple[onnx.ModelProto, Any]:
+) -> tuple[onnx.ModelProto, TorchScriptScopes | None]:
     """Trace one part with identifier names, then give its values Optimum's names and axes."""
     feeds = plan.trace[part.file]
     traced = feeds["cached"] if "cached" in feeds else feeds["first"]
     inputs = {identifier(k): v for k, v in traced.items()}
-    export: Any = backend.export  # the TorchScript backend returns the scopes it captured
     with compat.export_patches():
-        scopes = export(plan.wrappers[part.file], inputs, traced_io(part.io), out / part.file, opset)
+        scopes = backend.export(plan.wrappers[part.file], inputs, traced_io(part.io), out / part.file, opset)
     proto = onnx.load(str(out / part.file))
     names = [*part.io.input_names, *part.io.output_names]
     rename_values(proto.graph, {identifier(n): n for n in names})
@@ -59,27 +59,27 @@ def _tag(
     proto: onnx.ModelProto,
     wrapper: Any,
     backend: BackendName,
-    scopes: Any,
+    scopes: TorchScriptScopes | None,
     clean_onnx: bool,
     out: Path,
     file: str,
-) -> Any:
-    """Tag every node with its module (module paths relative to the Hugging Face model)."""
-    from .. import hierarchy
-
-    if not hasattr(hierarchy, "tag_model"):  # integration point: the hierarchy package is optional
-        if clean_onnx:
-            for node in proto.graph.node:
-                del node.metadata_props[:]
-        return None
-    from ..hierarchy.capture import TorchScriptScopes
-
-    scope_info = scopes if isinstance(scopes, TorchScriptScopes) else None
-    report = hierarchy.tag_model(proto, wrapper, backend=backend, scope_info=scope_info)
+) -> dict[str, Any]:
+    """Tag every node with its module (paths relative to the Hugging Face model); one sidecar per file."""
+    report = tag_model(proto, wrapper, backend=backend, scope_info=scopes)
     if clean_onnx:
-        hierarchy.strip_node_metadata(proto)
+        strip_node_metadata(proto)
     write_json(out / _sidecar(file), report.to_json())
-    return report.summary()
+    summary: dict[str, Any] = report.summary()
+    return summary
+
+
+def _total(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The summary keys of a one-file export, added up over the files, with each file's own under ``files``."""
+    keys = ("nodes_total", "nodes_from_source", "nodes_inherited", "nodes_unresolved", "nodes_on_root")
+    total: dict[str, Any] = {k: sum(int(s.get(k, 0)) for s in per_file.values()) for k in keys}
+    total["backend"] = next((s.get("backend") for s in per_file.values()), None)
+    total["source_fraction"] = round(total["nodes_from_source"] / max(total["nodes_total"], 1), 4)
+    return {**total, "files": per_file}
 
 
 def _graph_io(part: OnnxPart, proto: onnx.ModelProto) -> IOSpec:
@@ -117,7 +117,7 @@ def export_generative(
             wrapper = plan.wrappers[part.file]
             summaries[part.file] = _tag(proto, wrapper, backend.name, scopes, clean_onnx, out, part.file)
             save_onnx(proto, out / part.file)
-        status.hierarchy = summaries if any(summaries.values()) else None
+        status.hierarchy = _total(summaries)
     with _stage(status, "verify", progress):
         result = verify_plan(plan, out, references, atol=atol, rtol=rtol)
         status.verification = result.to_json()
