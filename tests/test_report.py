@@ -198,6 +198,7 @@ def test_cli_render_writes_the_three_files(tmp_path):
     assert sorted(p.name for p in written) == sorted(RENDERERS)
     assert (tmp_path / "out" / "RESULTS.md").read_text() == (GOLDEN / "RESULTS.md").read_text()
     assert not list((tmp_path / "out").glob(".*.tmp"))
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in written), "published files must be readable"
 
 
 def test_cli_render_refuses_an_empty_results_directory(tmp_path):
