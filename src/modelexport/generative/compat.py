@@ -88,20 +88,28 @@ def flatten_cache(cache: Any, *, self_attention_only: bool = False) -> Tensors:
 
 def _broadcast_mask(
     batch_size: int,
-    cache_position: torch.Tensor,
-    kv_length: int,
+    cache_position: torch.Tensor | None = None,
+    kv_length: int = 0,
     kv_offset: int = 0,
     mask_function: Callable[..., torch.Tensor] | None = None,
     attention_mask: torch.Tensor | None = None,
+    q_length: int | None = None,
+    q_offset: Any = 0,
     **_: Any,
 ) -> torch.Tensor:
     """``masking_utils.sdpa_mask`` by broadcasting instead of ``vmap``: a boolean ``(B, 1, Q, KV)`` mask.
 
-    Never returns None (no ``is_causal`` shortcut): the traced graph must keep the padding path.
+    Query positions come as ``cache_position`` (4.53 … 4.5x) or as ``q_length``/``q_offset`` (5.x); the
+    callers pass keywords. Never returns None (no ``is_causal`` shortcut): the traced graph must keep
+    the padding path.
     """
     from transformers.masking_utils import causal_mask_function
 
     mask_fn: Callable[..., Any] = mask_function or causal_mask_function
+    if cache_position is None:
+        device = attention_mask.device if attention_mask is not None else None
+        # q_length stays whatever the caller computed it as: int() would freeze a traced size.
+        cache_position = torch.arange(q_length if q_length is not None else 0, device=device) + q_offset
     device = cache_position.device
     q_idx = cache_position[None, None, :, None]
     kv_idx = torch.arange(kv_length, device=device)[None, None, None, :] + kv_offset

@@ -48,9 +48,10 @@ def position_ids(mask: torch.Tensor, new: int) -> torch.Tensor:
     return ids[:, -new:]
 
 
-def vocab_size(config: Any) -> int:
-    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
-    return int(getattr(text, "vocab_size", None) or config.vocab_size)
+def vocab_size(model: torch.nn.Module) -> int:
+    """Rows of the input embedding: the ids the model can take, whatever its config calls them."""
+    embeddings: Any = model.get_input_embeddings()  # type: ignore[operator]
+    return int(embeddings.weight.shape[0])
 
 
 def _past_names(part: OnnxPart) -> list[str]:
@@ -65,7 +66,7 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
     """``model.onnx`` at the ``first`` step (prompt, empty past) and ``cached`` (new tokens after it)."""
     gen = _generator(phase, seed)
     batch, prompt, new = _SHAPES[phase]
-    vocab = vocab_size(model.config)
+    vocab = vocab_size(model)
     mask = _padded_mask(batch, prompt, "left")
     first: Feeds = {"input_ids": _tokens(batch, prompt, vocab, gen), "attention_mask": mask}
     if "position_ids" in part.io.input_names:
@@ -92,7 +93,7 @@ def seq2seq_steps(
     encoder, first_decoder = parts[:2]
     gen = _generator(phase, seed)
     batch, length, new = _SHAPES[phase]
-    vocab = vocab_size(model.config)
+    vocab = vocab_size(model)
     enc = {
         "input_ids": _tokens(batch, length, vocab, gen),
         "attention_mask": _padded_mask(batch, length, "right"),

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps
+from . import compat
+from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
 from .layout import POSITION_ID_MODEL_TYPES, OnnxPart, decoder_part, seq2seq_parts
 from .wrappers import GenerativeWrapper, wrap_part
 
@@ -25,13 +26,15 @@ def with_past(task: str) -> bool:
     return task.endswith("-with-past")
 
 
-def _decoder_layers(config: Any) -> int:
-    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
-    for attr in ("num_decoder_layers", "decoder_layers", "num_hidden_layers", "n_layer", "num_layers"):
-        value = getattr(text, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    raise ValueError(f"cannot tell the number of decoder layers of a {type(config).__name__}")
+def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
+    """How many layers the model's own cache has (a two-token probe): configs name this differently
+    across model types and transformers versions, the cache does not."""
+    ids = torch.full((1, 2), min(5, vocab_size(model) - 1))
+    extra = {"decoder_input_ids": ids[:, :1]} if seq2seq else {}
+    with torch.no_grad():
+        out = model(input_ids=ids, use_cache=True, return_dict=True, **extra)
+    flat = compat.flatten_cache(out.past_key_values, self_attention_only=not seq2seq)
+    return len(flat) // (4 if seq2seq else 2)
 
 
 @dataclass
@@ -51,8 +54,8 @@ class Plan:
 def make_plan(model: torch.nn.Module, task: str) -> Plan:
     """Parts and feeds for ``task``; the model's own presents size every past."""
     config: Any = model.config
-    layers = _decoder_layers(config)
     past = with_past(task)
+    layers = _cache_layers(model, seq2seq=task in SEQ2SEQ_TASKS)
     if task in DECODER_TASKS:
         parts: tuple[OnnxPart, ...] = (
             decoder_part(layers, config.model_type in POSITION_ID_MODEL_TYPES, with_past=past),
