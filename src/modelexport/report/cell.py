@@ -7,7 +7,6 @@ and prints its row, for debugging; the matrix runs cells through :mod:`modelexpo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -164,9 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atol", type=float, default=DEFAULT_TOLERANCE)
     args = parser.parse_args(argv)
     spec = CellSpec(
-        args.env, args.model, args.task, args.backend, args.exporter, args.workdir, args.atol, args.atol
+        args.env,
+        args.model,
+        args.task,
+        args.backend,
+        args.exporter,
+        args.workdir,
+        atol=args.atol,
+        commit=current_commit(),
     )
-    spec = dataclasses.replace(spec, commit=current_commit())
     row = run_cell(spec)
     json.dump(row.to_dict(), sys.stdout, indent=2)
     print(f"\nstatus: {row.status()}", file=sys.stderr)
