@@ -204,3 +204,11 @@ def test_cli_render_writes_the_three_files(tmp_path):
 def test_cli_render_refuses_an_empty_results_directory(tmp_path):
     with pytest.raises(UserInputError, match="no results rows"):
         cli_render(tmp_path, tmp_path / "out")
+
+
+def test_short_commit_keeps_the_dirty_mark():
+    from modelexport.report.markdown import short_commit
+
+    assert short_commit("0123456789abcdef0123+dirty") == "0123456789ab+dirty"
+    assert short_commit("0123456789abcdef0123") == "0123456789ab"
+    assert short_commit(None) == "?"

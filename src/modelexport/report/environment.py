@@ -40,17 +40,27 @@ def machine_info() -> dict[str, Any]:
 
 
 def current_commit(cwd: str | Path | None = None) -> str | None:
-    """The commit under test: ``MODELEXPORT_COMMIT`` or ``GITHUB_SHA`` if set, else ``git``."""
+    """The commit under test: ``MODELEXPORT_COMMIT`` or ``GITHUB_SHA`` if set, else ``git``.
+
+    A work tree whose tracked files differ from that commit gets ``+dirty``: the rows then do not
+    describe the commit alone.
+    """
     for name in ("MODELEXPORT_COMMIT", "GITHUB_SHA"):
         if os.environ.get(name):
             return os.environ[name]
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )
+        head = git("rev-parse", "HEAD")
+        dirty = git("diff", "--quiet", "HEAD").returncode == 1
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    sha = head.stdout.strip()
+    if head.returncode != 0 or not sha:
+        return None
+    return f"{sha}+dirty" if dirty else sha
 
 
 def utc_now() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from importlib.resources import files
 
-from .markdown import MEANINGS, cell_text, fmt_diff, summary_line
+from .markdown import MEANINGS, cell_text, fmt_diff, short_commit, summary_line
 from .results import Results
 from .schema import STATUSES, VERSION_KEYS, Row, Status
 
@@ -95,7 +95,7 @@ def _environments(results: Results) -> str:
     for env in results.environments():
         machine = f"{env.machine.get('platform', '?')}, {env.machine.get('cpu_count', '?')} CPUs"
         tds = [_td(env.name), *(_td(env.versions.get(k, "?")) for k in VERSION_KEYS)]
-        tds += [_td(machine), _td((env.commit or "?")[:12]), _td(env.utc)]
+        tds += [_td(machine), _td(short_commit(env.commit)), _td(env.utc)]
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f'<table id="environments" class="sortable">{head}<tbody>{"".join(body)}</tbody></table>'
 

@@ -38,6 +38,14 @@ def cell_text(row: Row | None, marks: Mapping[Status, str] = MARKS) -> str:
     return f"{marks[status]} {fmt_diff(row.worst_diff())}".strip()
 
 
+def short_commit(commit: str | None) -> str:
+    """12 hex digits, keeping a ``+dirty`` mark."""
+    if not commit:
+        return "?"
+    sha, plus, rest = commit.partition("+")
+    return sha[:12] + plus + rest
+
+
 def summary_line(results: Results) -> str:
     """Counts in one sentence; the README quotes it."""
     counts = results.counts()
@@ -75,7 +83,7 @@ def _environments(results: Results) -> list[str]:
     for env in results.environments():
         machine = f"{env.machine.get('platform', '?')}, {env.machine.get('cpu_count', '?')} CPUs"
         versions = [env.versions.get(key, "?") for key in VERSION_KEYS]
-        body.append([env.name, *versions, machine, (env.commit or "?")[:12], env.utc])
+        body.append([env.name, *versions, machine, short_commit(env.commit), env.utc])
     return _table(header, body)
 
 
