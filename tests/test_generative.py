@@ -252,6 +252,28 @@ def test_io_names_and_axes_are_optimums() -> None:
     assert {t.name: dict(t.axes) for t in ours.outputs} == dict(theirs.outputs)
 
 
+def test_seq2seq_decoders_take_optimums_names_and_axes() -> None:
+    pytest.importorskip("optimum.exporters.onnx.model_configs")
+    from optimum.exporters.tasks import TasksManager
+
+    config = transformers.AutoConfig.for_model("t5", num_layers=2, num_decoder_layers=2)
+    base = TasksManager.get_exporter_config_constructor(
+        "onnx", task="text2text-generation-with-past", model_type="t5", library_name="transformers"
+    )(config)
+    _, first, with_past = seq2seq_parts(2)
+    for part, past_in in ((first, False), (with_past, True)):
+        theirs = base.with_behavior("decoder", use_past=True, use_past_in_inputs=past_in)
+        renamed = theirs.torch_to_onnx_input_map
+        assert {t.name: dict(t.axes) for t in part.io.inputs} == {
+            renamed.get(k, k): v for k, v in theirs.inputs.items()
+        }
+        outputs = dict(theirs.outputs)
+        if past_in:  # Optimum's fixed-length trick; here the decoder with past takes any number of tokens
+            assert outputs["logits"] == {0: "batch_size", 1: "1"}
+            outputs["logits"] = {0: "batch_size", 1: "decoder_sequence_length"}
+        assert {t.name: dict(t.axes) for t in part.io.outputs} == outputs
+
+
 def test_seq2seq_files_take_optimums_names() -> None:
     encoder, first, with_past = seq2seq_parts(1)
     assert encoder.io.input_names == ["input_ids", "attention_mask"]
