@@ -73,7 +73,7 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
         first["position_ids"] = position_ids(mask, prompt)
     with torch.no_grad():
         out = model(**first, use_cache=True, return_dict=True)
-    presents = compat.flatten_cache(out.past_key_values)
+    presents = compat.flatten_cache(out.past_key_values, self_attention_only=True)
     names = _past_names(part)
     if not names:
         return {part.file: {"first": first}}
