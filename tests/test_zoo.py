@@ -15,8 +15,6 @@ import torch
 import transformers
 from PIL import Image
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
-from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
 
 from modelexport.errors import UserInputError
 from modelexport.tasks import TASKS, infer_task
@@ -32,6 +30,7 @@ from modelexport.zoo import (
     zoo_list_rows,
 )
 from modelexport.zoo import cache as zoo_cache
+from modelexport.zoo.compat import image_processor_name, tokenizer_name, with_special_tokens
 from modelexport.zoo.processors import KINDS
 
 PAIRS = [(spec.name, task) for spec in list_archs() for task in spec.tasks]
@@ -238,7 +237,7 @@ def test_tokenizer_matches_model_and_real_layout(built: Any, name: str) -> None:
     config = _text_config(transformers.AutoConfig.from_pretrained(d, **LOCAL))
     tok = transformers.AutoTokenizer.from_pretrained(d, **LOCAL)
     # The fast class, or the slow (SentencePiece) one where transformers has no fast class (Marian).
-    fast_name = TOKENIZER_MAPPING_NAMES[spec.model_type][1] or TOKENIZER_MAPPING_NAMES[spec.model_type][0]
+    fast_name = tokenizer_name(spec.model_type)
     assert type(tok).__name__ == fast_name
     assert json.loads((d / "tokenizer_config.json").read_text())["tokenizer_class"] in {
         fast_name,
@@ -251,7 +250,7 @@ def test_tokenizer_matches_model_and_real_layout(built: Any, name: str) -> None:
         if getattr(tok, key) is not None:
             assert getattr(tok, key) == getattr(config, key)
     plain = tok(TEXTS[1], add_special_tokens=False)["input_ids"]
-    assert tok(TEXTS[1])["input_ids"] == tok.build_inputs_with_special_tokens(plain)
+    assert tok(TEXTS[1])["input_ids"] == with_special_tokens(tok, TEXTS[1])
     assert tok.unk_token_id not in plain  # the corpus's characters are all in the vocabulary
     assert tok.decode(plain).lower().replace(" ", "") == TEXTS[1].lower().replace(" ", "")
 
@@ -261,7 +260,7 @@ def test_image_processor_is_the_models_own_at_the_configs_size(built: Any, name:
     spec = ARCHS[name]
     d = built(name, spec.tasks[0])
     proc = transformers.AutoImageProcessor.from_pretrained(d, **LOCAL)
-    assert type(proc).__name__ == IMAGE_PROCESSOR_MAPPING_NAMES[spec.model_type][0]
+    assert type(proc).__name__ == image_processor_name(spec.model_type)
     pixels = proc(_images(spec.image_size or 0), return_tensors="pt")["pixel_values"]
     assert tuple(pixels.shape) == (BATCH, 3, spec.image_size, spec.image_size)
     config = transformers.AutoConfig.from_pretrained(d, **LOCAL)

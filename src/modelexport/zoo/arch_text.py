@@ -34,6 +34,8 @@ _DECODER = {
 # Decoder-only and encoder-decoder generation, without and with the KV cache (as Optimum names them).
 GENERATION_TASKS = ("text-generation", "text-generation-with-past")
 TEXT2TEXT_TASKS = ("text2text-generation", "text2text-generation-with-past")
+# Llama-family sentencepiece-era special tokens (LlamaTokenizerFast's defaults in transformers 4.x).
+_LLAMA_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 # BART-family encoder-decoders: 2 + 2 layers, 4 heads each side.
 _BART = {
     "d_model": 32,
@@ -158,6 +160,7 @@ SPECS = (
         ("feature-extraction", "text-classification", *GENERATION_TASKS),
         {**_DECODER, "tie_word_embeddings": False},
         "bpe",
+        special_tokens=_LLAMA_SPECIALS,
         notes="Grouped-query attention (4 query, 2 key/value heads), RoPE, RMSNorm, SwiGLU.",
     ),
     ArchSpec(
@@ -194,6 +197,7 @@ SPECS = (
         ("feature-extraction", "text-classification", *GENERATION_TASKS),
         _DECODER,
         "bpe",
+        special_tokens=_LLAMA_SPECIALS,
         notes="Llama layout with a sliding attention window (4096, longer than any test sequence).",
     ),
     ArchSpec(
@@ -238,6 +242,7 @@ SPECS = (
         ("feature-extraction", "text-classification", "token-classification", *GENERATION_TASKS),
         {"hidden_size": 32, "n_layer": 2, "n_head": 4},
         "bpe",
+        special_tokens={"pad_token": "<pad>", **_LLAMA_SPECIALS},  # BloomTokenizerFast's in 4.x
         notes="ALiBi position biases from the attention mask (no position ids), fused query/key/value.",
     ),
     ArchSpec(

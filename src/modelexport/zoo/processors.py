@@ -12,9 +12,9 @@ from typing import Any
 
 import transformers
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
-from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
+from .compat import image_processor_name
 from .spec import ArchSpec
 from .spm import build_spm_tokenizer
 from .tokenizers import build_ctc_tokenizer, build_tokenizer
@@ -47,10 +47,7 @@ _AUDIO_PROCESSOR = "Wav2Vec2Processor"
 
 def _image_processor(spec: ArchSpec) -> Any:
     """The model type's (slow, PIL-based) image processor, every size set to ``spec.image_size``."""
-    name = IMAGE_PROCESSOR_MAPPING_NAMES[spec.model_type][0]
-    if name is None:
-        raise ValueError(f"transformers has no image processor class for model type '{spec.model_type}'")
-    cls = getattr(transformers, name)
+    cls = getattr(transformers, image_processor_name(spec.model_type))
     proc = cls()
     for attr in ("size", "crop_size"):
         value = getattr(proc, attr, None)
@@ -83,7 +80,7 @@ def write_preprocessors(spec: ArchSpec, task: str, out_dir: Path) -> dict[str, i
     if kind.tokenizer == "sentencepiece":  # slow-only tokenizer classes (Marian)
         tokenizer = build_spm_tokenizer(spec.model_type, out_dir, _MODEL_MAX_LENGTH)
     elif kind.tokenizer:
-        tokenizer = build_tokenizer(kind.tokenizer, spec.model_type, _MODEL_MAX_LENGTH)
+        tokenizer = build_tokenizer(kind.tokenizer, spec.model_type, _MODEL_MAX_LENGTH, spec.special_tokens)
     elif kind.audio and task in _CHAR_VOCAB_TASKS:
         tokenizer = build_ctc_tokenizer(out_dir)
     features = _image_processor(spec) if kind.image else _feature_extractor(spec) if kind.audio else None

@@ -37,12 +37,16 @@ class ArchSpec:
     image_size: int | None = None
     # Per-architecture ONNX-vs-PyTorch tolerance; None means the exporter's default.
     atol: float | None = None
+    # Special tokens for a model type whose tokenizer class declares none (transformers 5 loads llama,
+    # mistral and bloom checkpoints with the generic TokenizersBackend); the class's own win otherwise.
+    special_tokens: Mapping[str, str] = field(default_factory=dict, hash=False)
     notes: str = ""
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValueError(f"zoo arch {self.name!r} lists no task")
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+        object.__setattr__(self, "special_tokens", MappingProxyType(dict(self.special_tokens)))
 
     def resolve_task(self, task: str | None) -> str:
         """``task``, or the default task; a one-line error when the arch does not support it."""

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import transformers
-from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
 
+from .compat import slow_tokenizer_name
 from .tokenizers import _trained_json, special_tokens_of
 
 
@@ -44,7 +44,7 @@ def _spm_model(pieces: list[tuple[str, float]], specials: dict[str, str]) -> byt
 
 def build_spm_tokenizer(model_type: str, out_dir: Path, model_max_length: int) -> Any:
     """The model type's slow tokenizer over a SentencePiece model of the zoo's Unigram pieces."""
-    name = TOKENIZER_MAPPING_NAMES[model_type][0]
+    name = slow_tokenizer_name(model_type)
     if name is None:
         raise ValueError(f"no SentencePiece tokenizer class for '{model_type}' (is sentencepiece installed?)")
     cls = getattr(transformers, name)

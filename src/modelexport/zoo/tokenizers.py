@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
-from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+from .compat import CLASS_WRITES_POST_PROCESSOR, GENERIC_TOKENIZER, fast_tokenizer_name
 
 # A small corpus: enough merges/pieces for realistic subwords, small enough to train in milliseconds.
 CORPUS: tuple[str, ...] = (
@@ -167,11 +168,18 @@ RECIPES: dict[str, Callable[[list[str], str | None], Tokenizer]] = {
 }
 
 
-def special_tokens_of(fast_cls: type[PreTrainedTokenizerBase]) -> dict[str, str]:
-    """The class's default special tokens (``__init__`` defaults), in id order, pad first."""
+def special_tokens_of(
+    fast_cls: type[PreTrainedTokenizerBase], fallback: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The class's default special tokens (``__init__`` defaults), in id order, pad first.
+
+    A generic class (transformers 5's ``TokenizersBackend``) declares none: then ``fallback`` (the
+    spec's ``special_tokens``) names them.
+    """
     params = inspect.signature(fast_cls.__init__).parameters
     found = {k: params[k].default for k in _SPECIAL_ORDER if k in params}
-    return {k: v for k, v in found.items() if isinstance(v, str)}
+    own = {k: v for k, v in found.items() if isinstance(v, str)}
+    return own or {k: fallback[k] for k in _SPECIAL_ORDER if fallback and k in fallback}
 
 
 @cache
@@ -204,23 +212,28 @@ def _template(fast: PreTrainedTokenizerBase) -> processors.TemplateProcessing:
     return processors.TemplateProcessing(single=single_t, pair=pair_t, special_tokens=list(specials.items()))
 
 
-def build_tokenizer(recipe: str, model_type: str, model_max_length: int) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    recipe: str, model_type: str, model_max_length: int, fallback_specials: Mapping[str, str] | None = None
+) -> PreTrainedTokenizerFast:
     """Learn (or reuse) a tiny tokenizer of ``recipe`` inside the fast tokenizer class of ``model_type``."""
-    fast_name = TOKENIZER_MAPPING_NAMES[model_type][1]
+    fast_name = fast_tokenizer_name(model_type)
     if fast_name is None:
         raise ValueError(f"transformers has no fast tokenizer class for model type '{model_type}'")
     fast_cls = getattr(transformers, fast_name)
-    specials = special_tokens_of(fast_cls)
+    specials = special_tokens_of(fast_cls, fallback_specials)
     unk = specials.get("unk_token")
     ordered = tuple(dict.fromkeys(specials.values()))
     backend = Tokenizer.from_str(_trained_json(recipe, ordered, unk))
-    extra = {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
+    extra: dict[str, Any] = {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
     # ``legacy`` only concerns conversion from a SentencePiece model; there is none here.
+    if fast_cls.__name__ == GENERIC_TOKENIZER:  # no class defaults: name the special tokens
+        extra.update(specials)
     fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length, **extra)
     if fast.pad_token is None:
         # Decoder-only checkpoints fine-tuned for classification pad with the end-of-sequence token.
         fast.pad_token = fast.eos_token
-    fast.backend_tokenizer.post_processor = _template(fast)
+    if not CLASS_WRITES_POST_PROCESSOR:
+        fast.backend_tokenizer.post_processor = _template(fast)
     return fast
 
 
