@@ -8,6 +8,7 @@ processor names. transformers 5 maps it to one tokenizers-backed class name (abs
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import transformers
@@ -46,12 +47,15 @@ def slow_tokenizer_name(model_type: str) -> str | None:
 
 
 def tokenizer_name(model_type: str) -> str:
-    """The class AutoTokenizer gives back for a zoo checkpoint: the fast one, else the slow one."""
+    """The class AutoTokenizer gives back for a zoo checkpoint: the fast one, else the slow one.
+
+    Resolved, since transformers 5 keeps some names as aliases (``MobileBertTokenizer`` is ``BertTokenizer``).
+    """
     slow, fast = _tokenizer_names(model_type)
     name = fast or slow
     if name is None:
         raise ValueError(f"transformers has no tokenizer class for model type '{model_type}'")
-    return name
+    return str(getattr(transformers, name).__name__)
 
 
 def image_processor_name(model_type: str) -> str:
@@ -63,6 +67,19 @@ def image_processor_name(model_type: str) -> str:
     return str(name)
 
 
+def resized(value: Any, side: int | None) -> Any:
+    """An image processor's ``size``/``crop_size`` with every key it sets made ``side``; None if it has none.
+
+    4.x keeps a plain dict; 5.x a ``SizeDict`` dataclass whose unset fields are None.
+    """
+    if isinstance(value, dict):
+        return dict.fromkeys(value, side)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: side for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
+        return dataclasses.replace(value, **fields)
+    return None
+
+
 # transformers 5 tokenizer classes install their own special-token post-processor in ``__init__`` and
 # no longer have ``build_inputs_with_special_tokens``; 4.x fast classes need the zoo to write one.
 CLASS_WRITES_POST_PROCESSOR = TRANSFORMERS_VERSION.major >= 5
@@ -70,8 +87,10 @@ CLASS_WRITES_POST_PROCESSOR = TRANSFORMERS_VERSION.major >= 5
 
 def with_special_tokens(tok: Any, text: str) -> list[int]:
     """The ids of ``text`` laid out with the tokenizer's special tokens by the class's own definition of
-    that layout (4.x: ``build_inputs_with_special_tokens``; 5.x: the post-processor its ``__init__`` set)."""
-    if not CLASS_WRITES_POST_PROCESSOR:
+    that layout: ``build_inputs_with_special_tokens`` where the class has one (4.x, and 5.x's Python
+    tokenizers such as Marian), else (5.x tokenizers-backed classes) the post-processor its ``__init__`` set.
+    """
+    if hasattr(tok, "build_inputs_with_special_tokens"):
         return list(tok.build_inputs_with_special_tokens(tok(text, add_special_tokens=False)["input_ids"]))
     backend = tok.backend_tokenizer
     encoding = backend.encode(text, add_special_tokens=False)

@@ -14,7 +14,7 @@ import transformers
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
-from .compat import image_processor_name
+from .compat import image_processor_name, resized
 from .spec import ArchSpec
 from .spm import build_spm_tokenizer
 from .tokenizers import build_ctc_tokenizer, build_tokenizer
@@ -50,9 +50,9 @@ def _image_processor(spec: ArchSpec) -> Any:
     cls = getattr(transformers, image_processor_name(spec.model_type))
     proc = cls()
     for attr in ("size", "crop_size"):
-        value = getattr(proc, attr, None)
-        if isinstance(value, dict):
-            setattr(proc, attr, dict.fromkeys(value, spec.image_size))
+        value = resized(getattr(proc, attr, None), spec.image_size)
+        if value is not None:
+            setattr(proc, attr, value)
     return proc
 
 

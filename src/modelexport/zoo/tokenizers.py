@@ -224,7 +224,9 @@ def build_tokenizer(
     unk = specials.get("unk_token")
     ordered = tuple(dict.fromkeys(specials.values()))
     backend = Tokenizer.from_str(_trained_json(recipe, ordered, unk))
-    extra: dict[str, Any] = {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
+    extra: dict[str, Any] = (
+        {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
+    )
     # ``legacy`` only concerns conversion from a SentencePiece model; there is none here.
     if fast_cls.__name__ == GENERIC_TOKENIZER:  # no class defaults: name the special tokens
         extra.update(specials)
