@@ -44,6 +44,17 @@ class CellSpec:
     def case_id(self) -> str:
         return case_id(self.model, self.task, self.backend, self.exporter)
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that name this cell in its row."""
+        return {
+            "case_id": self.case_id,
+            "env": self.env,
+            "model": self.model,
+            "task": self.task,
+            "backend": self.backend,
+            "exporter": self.exporter,
+        }
+
 
 def _export_modelexport(source: Path, out: Path, spec: CellSpec) -> dict[str, Any] | None:
     from ..export import run_export
@@ -86,12 +97,7 @@ def _new_row(spec: CellSpec, exporter_error: str | None, optimum_error: str | No
     error = optimum_error or exporter_error
     import_errors = {"optimum": error} if error else {}
     return Row(
-        case_id=spec.case_id,
-        env=spec.env,
-        model=spec.model,
-        task=spec.task,
-        backend=spec.backend,
-        exporter=spec.exporter,
+        **spec.identity(),
         export=ExportOutcome(ok=False),
         exporter_available=exporter_error is None,
         optimum_available=optimum_error is None,

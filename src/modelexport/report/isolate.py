@@ -41,12 +41,7 @@ def append_row(path: str | Path, row: Row) -> None:
 def failure_row(spec: CellSpec, error_type: str, message: str, seconds: float | None = None) -> Row:
     """The row of a cell that produced none itself (crash, timeout)."""
     return Row(
-        case_id=spec.case_id,
-        env=spec.env,
-        model=spec.model,
-        task=spec.task,
-        backend=spec.backend,
-        exporter=spec.exporter,
+        **spec.identity(),
         export=ExportOutcome(ok=False, error_type=error_type, error=message, seconds=seconds),
         versions=package_versions(),
         machine=machine_info(),
