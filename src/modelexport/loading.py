@@ -43,10 +43,6 @@ class LoadedModel:
     def tokenizer(self) -> Any | None:
         return self.preprocessors.get("tokenizer")
 
-    @property
-    def image_processor(self) -> Any | None:
-        return self.preprocessors.get("image_processor")
-
 
 def _looks_like_path(source: str) -> bool:
     return (

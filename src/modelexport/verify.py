@@ -165,7 +165,7 @@ def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
     if "input_ids" in names:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
         texts = ["a first sample sentence", "a second, longer sample sentence to pad against"]
-        if "input_ids" in names and ort_model.__class__.__name__ == "ORTModelForMultipleChoice":
+        if ort_model.__class__.__name__ == "ORTModelForMultipleChoice":
             enc = tokenizer([t for t in texts for _ in range(2)], padding=True, return_tensors="np")
             inputs.update({k: v.reshape(2, 2, -1) for k, v in enc.items() if k in names})
         else:
