@@ -44,7 +44,7 @@ def time_optimum(src: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--exporter", default="torchscript", choices=["torchscript", "dynamo"])
+    parser.add_argument("--exporter", default="auto", choices=["auto", "torchscript", "dynamo"])
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
 

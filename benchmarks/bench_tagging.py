@@ -18,7 +18,7 @@ import onnx
 import torch
 import transformers as tf
 
-from modelexport.backends import BACKENDS, wrap
+from modelexport.backends import BACKENDS, capture_graph, wrap
 from modelexport.hierarchy import strip_node_metadata, tag_model
 from modelexport.inputs import IOSpec, TensorSpec
 
@@ -39,15 +39,15 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in ("torchscript", "dynamo"):
-            path = Path(tmp) / f"{backend}.onnx"
             exports, tags, captures = [], [], []
-            BACKENDS[backend].export(wrapper, inputs, io, path, BACKENDS[backend].default_opset)  # warm-up
+            opset = BACKENDS[backend].default_opset
+            capture_graph(BACKENDS[backend], wrapper, inputs, io, opset, Path(tmp))  # warm-up
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                scopes = BACKENDS[backend].export(wrapper, inputs, io, path, BACKENDS[backend].default_opset)
+                captured = capture_graph(BACKENDS[backend], wrapper, inputs, io, opset, Path(tmp))
                 exports.append(time.perf_counter() - start)
+                proto, scopes = captured.standalone(), captured.scopes
                 captures.append(getattr(scopes, "seconds", 0.0))
-                proto = onnx.load(str(path))
                 start = time.perf_counter()
                 report = tag_model(proto, wrapper, backend, scope_info=scopes)  # type: ignore[arg-type]
                 tags.append(time.perf_counter() - start)

@@ -23,7 +23,7 @@ import transformers as tf
 from click.testing import CliRunner
 from torch import nn
 
-from modelexport.backends import BACKENDS, wrap
+from modelexport.backends import BACKENDS, capture_graph, wrap
 from modelexport.hierarchy import (
     KEY_MODULE,
     KEY_NAMESPACE,
@@ -212,8 +212,9 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Exp
             model, io, inputs = _MODELS[case_name]
             wrapper = wrap(model, io)
             path = tmp_path_factory.mktemp(f"{case_name}-{backend}") / "model.onnx"
-            scopes = BACKENDS[backend].export(wrapper, inputs, io, path, OPSET[backend])
-            proto = onnx.load(str(path))
+            captured = capture_graph(BACKENDS[backend], wrapper, inputs, io, OPSET[backend], path.parent)
+            proto, scopes = captured.standalone(), captured.scopes
+            onnx.save(proto, str(path))  # untagged, for fresh()
             report = tag_model(proto, wrapper, backend, scope_info=scopes)  # type: ignore[arg-type]
             _CACHE[key] = Exported(case, backend, path, wrapper, inputs, scopes, proto, report)
         return _CACHE[key]
@@ -440,9 +441,9 @@ def test_without_a_scope_capture_every_torchscript_node_is_inherited_and_the_rep
 def test_subgraph_nodes_are_tagged(tmp_path):
     io = IOSpec((TensorSpec("x", {0: "batch_size"}),), (TensorSpec("logits", {0: "batch_size"}),))
     wrapper = wrap(_randomize(Branchy()), io)
-    path = tmp_path / "cond.onnx"
-    BACKENDS["dynamo"].export(wrapper, {"x": torch.randn(2, 8)}, io, path, 18)
-    model = onnx.load(str(path))
+    model = capture_graph(
+        BACKENDS["dynamo"], wrapper, {"x": torch.randn(2, 8)}, io, 18, tmp_path
+    ).standalone()
     report = tag_model(model, wrapper, "dynamo")
     inner = [r for r in walk(model.graph) if r.graph != "main"]
     assert inner and all(KEY_MODULE in _props(r.node) for r in inner)

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 import onnx
 
 from . import __version__
-from .backends import AUTO_EXPORTER, DEFAULT_BACKEND, BackendName, get_backend, wrap
+from .backends import AUTO_EXPORTER, DEFAULT_BACKEND, BackendName, capture_graph, get_backend, wrap
 from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
@@ -214,12 +214,12 @@ def _run_one_backend(
             status.output_dir = str(output_dir)
             return output_dir, status  # leaving staging_dir() moves the files into place
         with _stage(status, "capture", progress):
-            scopes = backend.export(module, trace_inputs, io, out / ONNX_FILE, opset)
-            proto = onnx.load(str(out / ONNX_FILE))
-            name_dynamic_axes(proto, io)
+            captured = capture_graph(backend, module, trace_inputs, io, opset, out)
+            name_dynamic_axes(captured.proto, io)
         with _stage(status, "tag", progress):
-            status.hierarchy = _tag(proto, module, backend.name, clean_onnx, out, scopes)
-            save_onnx(proto, out / ONNX_FILE)
+            status.hierarchy = _tag(captured.proto, module, backend.name, clean_onnx, out, captured.scopes)
+            save_onnx(captured.proto, out / ONNX_FILE, captured.weights)  # the graph's one write
+            del captured
         with _stage(status, "verify", progress):
             actual = onnxruntime_outputs(out / ONNX_FILE, {k: v.numpy() for k, v in check_inputs.items()})
             shapes = {k: list(v.shape) for k, v in check_inputs.items()}

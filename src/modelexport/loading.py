@@ -189,6 +189,12 @@ def load_model(
     return model
 
 
+# The files an image processor, feature extractor or multimodal processor is read from. A local
+# checkpoint with none of them has none of those three, and trying each Auto class costs a
+# tokenizer load apiece (AutoProcessor falls back to loading the tokenizer again).
+_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json")
+
+
 def load_preprocessors(
     source: str, *, trust_remote_code: bool = False, local_files_only: bool = False
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -203,6 +209,11 @@ def load_preprocessors(
     }
     found: dict[str, Any] = {}
     notes: dict[str, str] = {}
+    local = Path(source)
+    if local.is_dir() and not any((local / name).is_file() for name in _PROCESSOR_FILES):
+        for kind in ("image_processor", "feature_extractor", "processor"):
+            notes[kind] = f"not present (no {' / '.join(_PROCESSOR_FILES)})"
+            del loaders[kind]
     for kind, loader in loaders.items():
         try:
             obj = loader.from_pretrained(

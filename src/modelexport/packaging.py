@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import onnx
 
 from .errors import PackageError, UserInputError
+from .wire import materialize, serialize_chunks
 
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "export_metadata.json"
@@ -75,18 +76,54 @@ def _move_into_place(staging: Path, output_dir: Path, *, force: bool) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def save_onnx(model: onnx.ModelProto, path: Path) -> None:
-    """Save the graph, with weights in a sidecar file only when protobuf's 2 GiB limit demands it."""
-    # Initializer bytes dominate; summing them is far cheaper than serialising to measure ByteSize().
-    weights = sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
-    external = weights > _EXTERNAL_DATA_THRESHOLD
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=external,
-        all_tensors_to_one_file=True,
-        location=f"{path.name}_data" if external else None,
-    )
+def save_onnx(model: onnx.ModelProto, path: Path, weights: Mapping[str, Any] | None = None) -> None:
+    """Save the graph, with weights in a sidecar file only when protobuf's 2 GiB limit demands it.
+
+    ``weights``: the tensors behind placeholder initializers (see :mod:`modelexport.wire`), written
+    straight from their memory.
+    """
+    if _initializer_bytes(model.graph) > _EXTERNAL_DATA_THRESHOLD:
+        materialize(model, weights or {})
+        onnx.save_model(
+            model,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=f"{path.name}_data",
+        )
+        return
+    with open(path, "wb") as f:
+        for chunk in serialize_chunks(model, weights):
+            f.write(chunk)
+
+
+def _initializer_bytes(graph: onnx.GraphProto) -> int:
+    """Bytes the initializers hold, from their shapes: reading ``raw_data`` would copy every tensor."""
+    total = 0
+    for t in graph.initializer:
+        size = 1
+        for d in t.dims:
+            size *= d
+        total += size * _ELEMENT_BYTES.get(t.data_type, 8)
+    return total
+
+
+# Bytes per element by TensorProto.DataType; 8 (the widest) for anything unlisted errs towards external data.
+_ELEMENT_BYTES = {
+    onnx.TensorProto.FLOAT: 4,
+    onnx.TensorProto.UINT8: 1,
+    onnx.TensorProto.INT8: 1,
+    onnx.TensorProto.UINT16: 2,
+    onnx.TensorProto.INT16: 2,
+    onnx.TensorProto.INT32: 4,
+    onnx.TensorProto.INT64: 8,
+    onnx.TensorProto.BOOL: 1,
+    onnx.TensorProto.FLOAT16: 2,
+    onnx.TensorProto.DOUBLE: 8,
+    onnx.TensorProto.UINT32: 4,
+    onnx.TensorProto.UINT64: 8,
+    onnx.TensorProto.BFLOAT16: 2,
+}
 
 
 def save_configs(loaded: Any, out: Path) -> list[str]:

@@ -9,9 +9,11 @@ hierarchy stage strips that one level so module paths read as in the user's mode
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import onnx
 import torch
 
 from ..inputs import IOSpec
@@ -23,16 +25,56 @@ BackendName = Literal["torchscript", "dynamo"]
 WRAPPER_ATTRIBUTE = "model"
 
 
+# Weights past this are captured through a file (protobuf cannot hold a message past 2 GiB in
+# memory as one serialised string); below it the graph never touches the disk before it is tagged.
+INLINE_WEIGHT_LIMIT = 1_800_000_000
+
+
+@dataclass
+class Captured:
+    """What a backend hands the tag stage.
+
+    ``proto``: the graph. ``scopes``: the module scopes the exporter recorded where they are not
+    in the graph itself (TorchScript), else ``None``. ``weights``: initializers of ``proto`` that
+    are placeholders (name, shape, type, no data) with their bytes still in these tensors; write
+    the model with :func:`modelexport.packaging.save_onnx`, or :func:`modelexport.wire.materialize`
+    it first to use ``proto`` on its own.
+    """
+
+    proto: onnx.ModelProto
+    scopes: TorchScriptScopes | None = None
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def standalone(self) -> onnx.ModelProto:
+        """``proto`` with every weight copied in (for tests and tools that need a whole model)."""
+        from ..wire import materialize
+
+        materialize(self.proto, self.weights)
+        self.weights = {}
+        return self.proto
+
+
 class Backend(Protocol):
     name: BackendName
     default_opset: int
 
-    def export(
-        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
-    ) -> TorchScriptScopes | None:
-        """Write ``module`` traced on ``inputs`` to ``path`` as ONNX; return the module scopes the
-        exporter recorded where they are not in the file itself (TorchScript), else ``None``."""
+    def capture(
+        self,
+        module: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        io: IOSpec,
+        opset: int,
+        scratch: Path,
+    ) -> Captured:
+        """Trace ``module`` on ``inputs`` into an in-memory ONNX graph. ``scratch`` is an empty
+        directory the backend may use for models too large to capture in memory."""
         ...
+
+
+def weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes of parameters and buffers: what the ONNX initializers will weigh, near enough."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 class ExportWrapper(torch.nn.Module):

@@ -12,16 +12,21 @@ from typing import Any
 import torch
 
 from ..inputs import IOSpec
-from .base import BackendName
+from .base import BackendName, Captured
 
 
 class DynamoBackend:
     name: BackendName = "dynamo"
     default_opset = 18
 
-    def export(
-        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
-    ) -> None:
+    def capture(
+        self,
+        module: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        io: IOSpec,
+        opset: int,
+        scratch: Path,
+    ) -> Captured:
         # The exporter prints progress lines to stdout; keep the caller's output clean.
         with (
             warnings.catch_warnings(),
@@ -42,7 +47,8 @@ class DynamoBackend:
             )
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
-        program.save(str(path))
+        # The graph and its module scopes are already in memory: no file round trip.
+        return Captured(program.model_proto)
 
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.

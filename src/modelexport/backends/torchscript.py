@@ -1,36 +1,139 @@
-"""The TorchScript exporter (``torch.onnx.export(dynamo=False)``): fast, mature, deprecated upstream."""
+"""The TorchScript exporter (``torch.onnx.export(dynamo=False)``): fast, mature, deprecated upstream.
+
+The graph is exported without its weights (``export_params=False``), which spares the exporter
+copying every weight into a protobuf it then serialises; the weights are put back as initializers
+whose bytes stay in the model's own tensors until the one write (:mod:`modelexport.wire`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import onnx
 import torch
 
-from ..hierarchy.capture import TorchScriptScopes, capture_torchscript_scopes
+from ..hierarchy.capture import TorchScriptScopes, capture_torchscript_scopes, exporter_module
 from ..inputs import IOSpec
-from .base import BackendName
+from ..wire import can_defer, placeholder
+from .base import INLINE_WEIGHT_LIMIT, BackendName, Captured, weight_bytes
+
+
+class _Sink:
+    """A write-only file object that keeps the exporter's serialised bytes without copying them."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+
+@contextlib.contextmanager
+def _record_parameters() -> Iterator[dict[str, Any]]:
+    """The exporter's named parameters after constant folding (what it would write as initializers)."""
+    recorded: dict[str, Any] = {}
+    module = exporter_module()
+    if module is None:
+        yield recorded
+        return
+    original = module._model_to_graph
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        recorded.clear()
+        recorded.update(out[1])
+        return out
+
+    module._model_to_graph = recording
+    try:
+        yield recorded
+    finally:
+        module._model_to_graph = original
+
+
+def _lift_parameters(proto: onnx.ModelProto, parameters: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
+    """Turn the parameter inputs of a graph exported without weights into initializers (as
+    ``export_params=True`` writes them) whose bytes are deferred; return name -> tensor."""
+    weights: dict[str, Any] = {}
+    kept = []
+    for value in proto.graph.input:
+        tensor = None if value.name in inputs else parameters.get(value.name)
+        if tensor is None:
+            kept.append(value)
+        else:
+            weights[value.name] = tensor
+    del proto.graph.input[:]
+    proto.graph.input.extend(kept)
+    proto.graph.initializer.extend(placeholder(name, tensor) for name, tensor in weights.items())
+    return weights
 
 
 class TorchScriptBackend:
     name: BackendName = "torchscript"
     default_opset = 17
 
-    def export(
-        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, path: Path, opset: int
-    ) -> TorchScriptScopes:
-        """Export, and return the nodes' module scopes for the hierarchy stage (``tag_model``)."""
-        with warnings.catch_warnings(), torch.no_grad(), capture_torchscript_scopes() as scopes:
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                tuple(inputs[n] for n in io.input_names),
-                str(path),
-                dynamo=False,
-                input_names=io.input_names,
-                output_names=io.output_names,
-                dynamic_axes=io.dynamic_axes(),
-                opset_version=opset,
-                do_constant_folding=True,
-            )
-        return scopes
+    def capture(
+        self,
+        module: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        io: IOSpec,
+        opset: int,
+        scratch: Path,
+    ) -> Captured:
+        """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``)."""
+        if weight_bytes(module) > INLINE_WEIGHT_LIMIT:
+            # Past protobuf's in-memory limit: the exporter writes external data next to a file.
+            path = scratch / "captured.onnx"
+            scopes, _ = _export(module, inputs, io, opset, str(path), export_params=True)
+            return Captured(onnx.load(str(path)), scopes)  # external data is read into the proto
+        if exporter_module() is not None:  # the parameters can be recorded: export without them
+            sink = _Sink()
+            scopes, parameters = _export(module, inputs, io, opset, sink, export_params=False)
+            if all(can_defer(t) for t in parameters.values()):
+                proto = onnx.load_model_from_string(sink.getvalue())
+                return Captured(proto, scopes, weights=_lift_parameters(proto, parameters, io.input_names))
+        sink = _Sink()  # a weight type raw bytes cannot carry: let the exporter encode the weights
+        scopes, _ = _export(module, inputs, io, opset, sink, export_params=True)
+        return Captured(onnx.load_model_from_string(sink.getvalue()), scopes)
+
+
+def _export(
+    module: torch.nn.Module,
+    inputs: dict[str, torch.Tensor],
+    io: IOSpec,
+    opset: int,
+    target: _Sink | str,
+    *,
+    export_params: bool,
+) -> tuple[TorchScriptScopes, dict[str, Any]]:
+    with (
+        warnings.catch_warnings(),
+        torch.no_grad(),
+        capture_torchscript_scopes() as scopes,
+        _record_parameters() as parameters,
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tuple(inputs[n] for n in io.input_names),
+            target,  # type: ignore[arg-type]  # any object with write() is accepted
+            dynamo=False,
+            export_params=export_params,
+            input_names=io.input_names,
+            output_names=io.output_names,
+            dynamic_axes=io.dynamic_axes(),
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    return scopes, parameters

@@ -12,7 +12,7 @@ from typing import Any
 
 import onnx
 
-from ..backends import Backend, BackendName
+from ..backends import Backend, BackendName, Captured, capture_graph
 from ..hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from ..inputs import IOSpec, name_dynamic_axes
 from ..packaging import HIERARCHY_FILE, METADATA_FILE, save_configs, save_onnx, write_json
@@ -35,20 +35,17 @@ def rename_values(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
                 rename_values(sub, renames)
 
 
-def _capture(
-    part: OnnxPart, plan: Plan, backend: Backend, opset: int, out: Path
-) -> tuple[onnx.ModelProto, TorchScriptScopes | None]:
+def _capture(part: OnnxPart, plan: Plan, backend: Backend, opset: int, out: Path) -> Captured:
     """Trace one part with identifier names, then give its values Optimum's names and axes."""
     feeds = plan.trace[part.file]
     traced = feeds["cached"] if "cached" in feeds else feeds["first"]
     inputs = {identifier(k): v for k, v in traced.items()}
     with compat.export_patches():
-        scopes = backend.export(plan.wrappers[part.file], inputs, traced_io(part.io), out / part.file, opset)
-    proto = onnx.load(str(out / part.file))
+        captured = capture_graph(backend, plan.wrappers[part.file], inputs, traced_io(part.io), opset, out)
     names = [*part.io.input_names, *part.io.output_names]
-    rename_values(proto.graph, {identifier(n): n for n in names})
-    name_dynamic_axes(proto, part.io)
-    return proto, scopes
+    rename_values(captured.proto.graph, {identifier(n): n for n in names})
+    name_dynamic_axes(captured.proto, part.io)
+    return captured
 
 
 def _sidecar(file: str) -> str:
@@ -113,10 +110,10 @@ def export_generative(
     with _stage(status, "tag", progress):
         summaries = {}
         for part in plan.parts:
-            proto, scopes = captured[part.file]
+            proto, scopes = captured[part.file].proto, captured[part.file].scopes
             wrapper = plan.wrappers[part.file]
             summaries[part.file] = _tag(proto, wrapper, backend.name, scopes, clean_onnx, out, part.file)
-            save_onnx(proto, out / part.file)
+            save_onnx(proto, out / part.file, captured[part.file].weights)
         status.hierarchy = _total(summaries)
     with _stage(status, "verify", progress):
         result = verify_plan(plan, out, references, atol=atol, rtol=rtol)
@@ -126,7 +123,7 @@ def export_generative(
         if loaded.generation_config is None and getattr(loaded.model, "generation_config", None) is not None:
             loaded.generation_config = loaded.model.generation_config  # Optimum's generate() reads it
         saved = save_configs(loaded, out) if with_config else []
-        ios = {p.file: _graph_io(p, captured[p.file][0]) for p in plan.parts}
+        ios = {p.file: _graph_io(p, captured[p.file].proto) for p in plan.parts}
         meta = _metadata(loaded, ios[plan.files[0]], status, opset, clean_onnx, saved)
         meta["onnx_files"] = plan.files
         meta["io"] = {file: io.to_json() for file, io in ios.items()}

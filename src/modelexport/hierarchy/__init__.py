@@ -2,8 +2,8 @@
 
 Pipeline use::
 
-    scopes = backend.export(wrapper, inputs, io, path, opset)   # TorchScriptScopes | None
-    model = onnx.load(path)
+    captured = capture_graph(backend, wrapper, inputs, io, opset, workdir)   # modelexport.backends
+    model, scopes = captured.proto, captured.scopes                       # scopes: TorchScript only
     report = tag_model(model, wrapper, backend="torchscript", scope_info=scopes)
     # clean_onnx: strip_node_metadata(model) instead of keeping the tags; report.to_json() either way
 """
