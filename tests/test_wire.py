@@ -54,7 +54,9 @@ def _fast_export(module: nn.Module, inputs: dict[str, torch.Tensor], io_spec: IO
 def test_minilm_file_is_byte_identical_to_torchs_export_with_weights(minilm_dir, tmp_path):
     model = transformers.BertModel.from_pretrained(minilm_dir).eval()
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    io_spec = IOSpec(tuple(TensorSpec(n, TEXT_AXES) for n in names), (TensorSpec("last_hidden_state", TEXT_AXES),))
+    io_spec = IOSpec(
+        tuple(TensorSpec(n, TEXT_AXES) for n in names), (TensorSpec("last_hidden_state", TEXT_AXES),)
+    )
     inputs = {n: torch.ones(2, 16, dtype=torch.long) for n in names}
     inputs["token_type_ids"] = torch.zeros(2, 16, dtype=torch.long)
     wrapper = wrap(model, io_spec)
