@@ -17,7 +17,7 @@ import click
 
 from . import __version__
 from .cli_matrix import matrix_group
-from .errors import ModelExportError
+from .errors import ModelExportError, first_line
 from .hierarchy.cli import hierarchy_command
 
 _DEBUG_ENV = "MODELEXPORT_DEBUG"
@@ -48,7 +48,7 @@ class _Group(click.Group):
         except Exception as e:
             if os.environ.get(_DEBUG_ENV):
                 raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            first = first_line(e)
             _fail(f"unexpected {type(e).__name__}: {first} (rerun with --debug for the traceback)", 1)
 
 

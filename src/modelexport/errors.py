@@ -7,6 +7,21 @@ failure of the export itself (exit code 1).
 
 from __future__ import annotations
 
+import re
+
+# Terminal colour codes some libraries put in their messages (torch.export's step banners).
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def first_line(error: object, limit: int | None = None) -> str:
+    """The first non-empty line of an error message, without terminal colour codes, trimmed to
+    ``limit`` characters when given."""
+    for line in _ANSI.sub("", str(error)).splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
 
 class ModelExportError(Exception):
     """Root of every error modelexport raises on purpose."""

@@ -18,7 +18,7 @@ import onnx
 
 from . import __version__
 from .backends import AUTO_EXPORTER, DEFAULT_BACKEND, BackendName, capture_graph, get_backend, wrap
-from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError
+from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError, first_line
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
@@ -98,7 +98,7 @@ def _stage(status: ExportStatus, name: Stage, progress: ProgressCallback | None)
         result.status, result.message = "failed", e.one_line()
         raise
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first_line(e)
         result.status, result.message = "failed", f"{type(e).__name__}: {first}"
         where = f"'{status.source}' ({status.task or 'task not yet known'}, {status.exporter})"
         other = "dynamo" if status.exporter == "torchscript" else "torchscript"

@@ -142,20 +142,53 @@ def _image_size(config: Any, image_processor: Any | None) -> tuple[int, int]:
     return int(image_size), int(image_size)
 
 
+def _token_id(sources: tuple[Any, ...], *names: str) -> int | None:
+    """The first integer id any of ``sources`` (tokenizer, text config, config) has under ``names``."""
+    for name in names:
+        for source in sources:
+            value = getattr(source, name, None) if source is not None else None
+            if isinstance(value, list | tuple):
+                value = value[0] if value else None
+            if isinstance(value, int) and value >= 0:
+                return value
+    return None
+
+
 def _text_tensors(
     names: list[str], shape: tuple[int, ...], config: Any, tokenizer: Any | None, gen: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    vocab = int(getattr(_sub(config, "text_config"), "vocab_size", None) or 100)
+    """Token ids laid out as a tokenizer lays out text: a start token where the model has one, random
+    ordinary tokens, an end token closing each row, and padding (pad id, mask 0) after it in the
+    last row. Heads that look for the end token (BART's classifier pools at ``</s>``) need it."""
+    text_config = _sub(config, "text_config")
+    vocab = int(getattr(text_config, "vocab_size", None) or 100)
+    sources = (tokenizer, text_config, config)
+    start = _token_id(sources, "cls_token_id", "bos_token_id")
+    end = _token_id(sources, "sep_token_id", "eos_token_id")
+    pad = _token_id(sources, "pad_token_id")
+    special = {i for i in (start, end, pad) if i is not None and i < vocab}
     low = min(5, vocab - 1)
-    out: dict[str, torch.Tensor] = {"input_ids": torch.randint(low, vocab, shape, generator=gen)}
-    mask = torch.ones(shape, dtype=torch.long)
-    if shape[-1] > 4:
+    ids = torch.randint(low, vocab, shape, generator=gen)
+    ordinary = next((i for i in range(low, vocab) if i not in special), low)
+    for token in special:  # ordinary positions never hold a special token by chance
+        ids[ids == token] = ordinary
+    length = shape[-1]
+    lengths = torch.full(shape[:-1], length, dtype=torch.long)
+    if length > 4:
         # Pad the tail of the last row so the traced graph keeps the attention-mask path.
-        mask[..., -1, shape[-1] // 2 :] = 0
-    out["attention_mask"] = mask
+        lengths[..., -1] = length // 2
+    positions = torch.arange(length).expand(shape)
+    mask = (positions < lengths.unsqueeze(-1)).long()
+    if start is not None and start < vocab and length > 2:
+        ids[..., 0] = start
+    if end is not None and end < vocab and length > 2:
+        ids.scatter_(-1, (lengths - 1).unsqueeze(-1), end)
+    if pad is not None and pad < vocab:
+        ids[mask == 0] = pad
+    out: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": mask}
     types = torch.zeros(shape, dtype=torch.long)
     if int(getattr(config, "type_vocab_size", 0) or 0) > 1:
-        types[..., shape[-1] // 2 :] = 1
+        types[..., length // 2 :] = 1
     out["token_type_ids"] = types
     return {n: out[n] for n in names}
 

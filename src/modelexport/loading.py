@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .errors import LoadError, UserInputError
+from .errors import LoadError, UserInputError, first_line
 from .tasks import TaskSpec, get_task, infer_task
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def load_config(
             source, trust_remote_code=trust_remote_code, local_files_only=local_files_only
         )
     except ValueError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e) or type(e).__name__
         if "trust_remote_code" in str(e):
             raise LoadError(
                 f"'{source}' needs custom code from its repository.",
@@ -177,12 +177,12 @@ def load_model(
     except ValueError as e:
         raise UserInputError(
             f"task '{task.name}' does not fit a '{getattr(config, 'model_type', '?')}' model: "
-            f"{str(e).strip().splitlines()[0]}",
+            f"{first_line(e)}",
             hint="pass a --task this architecture supports, or omit --task to infer it.",
         ) from e
     except OSError as e:
         raise LoadError(
-            f"cannot load the weights of '{source}': {str(e).strip().splitlines()[0]}",
+            f"cannot load the weights of '{source}': {first_line(e)}",
             hint="check that the directory holds model.safetensors (or pytorch_model.bin).",
         ) from e
     model.eval()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import CompatibilityError, VerifyError
+from .errors import CompatibilityError, VerifyError, first_line
 
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-4
@@ -198,7 +198,7 @@ def check_optimum(model_dir: str | Path) -> OptimumCheck:
         model = getattr(ortm, class_name).from_pretrained(model_dir)
         outputs = model(**_sample_inputs(model_dir, model))
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first_line(e)
         return OptimumCheck(False, class_name, f"{type(e).__name__}: {first}")
     shapes = {k: list(v.shape) for k, v in outputs.items() if hasattr(v, "shape")}
     return OptimumCheck(True, class_name, "", shapes)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..errors import first_line
 from .plan import DECODER_TASKS
 
 PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
@@ -75,7 +76,7 @@ def compare_generate(
         ort_model = getattr(ortm, spec.ort_class).from_pretrained(export_dir, use_cache=use_cache)
         check.onnx = greedy(ort_model, inputs, max_new_tokens).tolist()
     except Exception as e:  # a load or run failure is a result, not a crash
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first_line(e)
         check.error = f"{type(e).__name__}: {first}"
         return check
     check.ok = check.onnx == check.reference

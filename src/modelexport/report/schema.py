@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..errors import ModelExportError
+from ..errors import first_line as _first_line
 
 SCHEMA_VERSION = 1
 
@@ -43,11 +44,7 @@ class ResultsSchemaError(ModelExportError):
 
 def first_line(text: object, limit: int = 300) -> str:
     """The first non-empty line of an error message, trimmed to ``limit`` characters."""
-    for line in str(text).splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= limit else line[: limit - 1] + "…"
-    return ""
+    return _first_line(text, limit)
 
 
 def case_id(model: str, task: str, backend: str, exporter: str) -> str:

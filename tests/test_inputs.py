@@ -1,0 +1,55 @@
+"""Synthetic text inputs are laid out as a tokenizer lays out text."""
+
+from __future__ import annotations
+
+import torch
+import transformers
+
+from modelexport.errors import first_line
+from modelexport.inputs import _text_tensors
+
+NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def _tensors(config, tokenizer=None, shape=(3, 12)):
+    return _text_tensors(NAMES, shape, config, tokenizer, torch.Generator().manual_seed(0))
+
+
+def test_rows_start_with_the_start_token_end_with_the_end_token_and_pad_after_it():
+    config = transformers.BartConfig(vocab_size=50, bos_token_id=0, pad_token_id=1, eos_token_id=2)
+    t = _tensors(config)
+    ids, mask = t["input_ids"], t["attention_mask"]
+    lengths = mask.sum(-1).tolist()
+    assert lengths == [12, 12, 6]  # the last row is half padding
+    for row, length in zip(ids.tolist(), lengths, strict=True):
+        assert row[0] == 0 and row[length - 1] == 2
+        assert all(token == 1 for token in row[length:])
+        assert not {0, 1, 2} & set(row[1 : length - 1])  # no special token by chance
+    # BART's classifier needs the same number of </s> in every row: exactly one here.
+    assert (ids == 2).sum(-1).tolist() == [1, 1, 1]
+
+
+def test_bert_style_ids_come_from_the_tokenizers_cls_and_sep():
+    config = transformers.BertConfig(vocab_size=40, pad_token_id=0, type_vocab_size=2)
+
+    class Tokenizer:  # the attributes a fast tokenizer exposes
+        cls_token_id, sep_token_id, pad_token_id = 7, 8, 0
+
+    t = _tensors(config, Tokenizer())
+    ids, mask, types = t["input_ids"], t["attention_mask"], t["token_type_ids"]
+    assert ids[:, 0].tolist() == [7, 7, 7]
+    assert [row[int(n) - 1] for row, n in zip(ids.tolist(), mask.sum(-1), strict=True)] == [8, 8, 8]
+    assert ids[2, 6:].tolist() == [0] * 6 and mask[2, 6:].tolist() == [0] * 6
+    assert types[:, 6:].eq(1).all() and types[:, :6].eq(0).all()
+
+
+def test_a_model_without_special_tokens_gets_plain_random_ids_and_a_padded_row():
+    config = transformers.PretrainedConfig(vocab_size=30)
+    t = _tensors(config)
+    assert t["input_ids"].min() >= 5 and t["input_ids"].max() < 30
+    assert t["attention_mask"].sum(-1).tolist() == [12, 12, 6]
+
+
+def test_error_lines_lose_terminal_colour_codes():
+    message = "\x1b[96mThis is step 1/3\x1b[0m of exporting the model to ONNX.\nTraceback ..."
+    assert first_line(RuntimeError(message)) == "This is step 1/3 of exporting the model to ONNX."
