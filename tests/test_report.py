@@ -142,9 +142,28 @@ def test_markdown_has_one_matrix_row_per_model_task_and_one_column_per_env_and_c
     text = render_markdown(results)
     matrix = text.split("## Matrix")[1].split("##")[0].strip().splitlines()
     assert len(matrix) == 2 + 3  # header, rule, bert/clip/vit
-    assert matrix[0].count("<br>") == 2 * 3  # 2 envs × (torchscript, dynamo, optimum)
+    assert matrix[0].count("<br>") == 2 * 4  # 2 envs × (torchscript, dynamo, auto, optimum)
     vit = next(line for line in matrix if line.startswith("| vit |"))
     assert "❌ export" in vit and "❌ optimum parity 3.2e-03" in vit and "🔷 9.5e-07" in vit
+
+
+def test_auto_is_torchscripts_cell_where_it_exported_and_matched_else_dynamos(results):
+    for env in results.envs():
+        for model, task in results.model_tasks():
+            ts = results.cell(env, model, task, "torchscript")
+            dy = results.cell(env, model, task, "dynamo")
+            auto = results.cell(env, model, task, "auto")
+            if ts is None:
+                assert auto is None
+            elif ts.export.ok and ts.ort_parity.ok:
+                assert auto is ts
+            else:
+                assert auto is dy
+    # vit in optimum-latest: dynamo failed to export, TorchScript passed, so auto passes
+    assert results.cell("optimum-latest", "vit", "image-classification", "auto").status() == "pass"
+    counts = results.column_counts()
+    assert counts["optimum-latest"]["auto"] == {"pass": 2, "ort-only": 0, "fail": 1, "n/a": 0}
+    assert counts["transformers-latest"]["dynamo"]["fail"] == 2
 
 
 def test_markdown_lists_the_error_behind_every_failure(results):

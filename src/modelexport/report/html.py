@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from importlib.resources import files
 
-from .markdown import MEANINGS, cell_text, fmt_diff, short_commit, summary_line
+from .markdown import AUTO_NOTE, MEANINGS, cell_text, fmt_diff, short_commit, summary_line, summary_table
 from .results import Results
 from .schema import STATUSES, VERSION_KEYS, Row, Status
 
@@ -89,6 +89,12 @@ def _cells(results: Results) -> str:
     return f'<table id="cells" class="sortable">{_thead(names)}<tbody>{"".join(body)}</tbody></table>'
 
 
+def _summary(results: Results) -> str:
+    header, rows = summary_table(results, {s: s for s in STATUSES})
+    body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
+    return f'<table id="summary">{_thead(header)}<tbody>{body}</tbody></table>'
+
+
 def _environments(results: Results) -> str:
     head = _thead(["env", *VERSION_KEYS, "machine", "commit", "UTC"])
     body = []
@@ -127,6 +133,9 @@ def render_html(results: Results) -> str:
         f'<p class="muted">Newest row: {escape(results.generated_utc() or "none")} (UTC). '
         "Click a header to sort; the filter matches any text in a row (all words must match).</p>",
         f'<p class="legend">{legend}</p>',
+        "<h2>Summary</h2>",
+        f'<p class="muted">Model × task rows per status. {escape(AUTO_NOTE.replace("`", ""))}</p>',
+        _summary(results),
         _controls(),
         "<h2>Matrix</h2>",
         _matrix(results),

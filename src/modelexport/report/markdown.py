@@ -57,6 +57,26 @@ def summary_line(results: Results) -> str:
     )
 
 
+def count_text(counts: Mapping[Status, int], marks: Mapping[Status, str] = MARKS) -> str:
+    """``"150 ✅ · 18 ❌"``: the non-zero counts of one summary cell, in status order."""
+    return " · ".join(f"{n} {marks[s]}" for s, n in counts.items() if n) or "–"
+
+
+def summary_table(results: Results, marks: Mapping[Status, str] = MARKS) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-env summary: model × task rows per status in each column."""
+    columns = results.columns()
+    counts = results.column_counts()
+    body = [[env, *(count_text(counts[env][c], marks) for c in columns)] for env in results.envs()]
+    return ["env", *columns], body
+
+
+AUTO_NOTE = (
+    '`auto` is derived, not run: it shows what `exporter="auto"` (the default) gives, the '
+    "`torchscript` cell where TorchScript exported and ONNX Runtime matched PyTorch, else the "
+    "`dynamo` cell."
+)
+
+
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -108,7 +128,8 @@ def render_markdown(results: Results) -> str:
         "",
         f"**{summary_line(results)}**",
         "",
-        "Each cell: one model × task exported by one backend (`torchscript`, `dynamo`: modelexport; "
+        "Each cell: one model × task exported by one backend (`torchscript`, `dynamo`: modelexport, "
+        "and `auto`, derived from those two; "
         "`optimum`: Optimum's own `main_export`, for comparison) in one environment, then loaded and "
         "compared with PyTorch at a new input shape. The number is the largest max|Δ| over outputs "
         "(Optimum-run where Optimum ran, plain ONNX Runtime otherwise). A blank cell was not run.",
@@ -117,6 +138,12 @@ def render_markdown(results: Results) -> str:
         "## Legend",
         "",
         *legend,
+        "",
+        "## Summary",
+        "",
+        "Model × task rows per status, by env and column. " + AUTO_NOTE,
+        "",
+        *_table(*summary_table(results)),
         "",
         "## Matrix",
         "",

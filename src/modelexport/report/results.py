@@ -11,6 +11,19 @@ from typing import Any
 
 from .schema import BACKENDS, EXPORTERS, STATUSES, ResultsSchemaError, Row, Status
 
+# A derived column: what ``exporter="auto"`` (the default) gives, from the two backends' cells.
+AUTO_COLUMN = "auto"
+
+
+def auto_row(torchscript: Row | None, dynamo: Row | None) -> Row | None:
+    """The cell ``exporter="auto"`` stands for: TorchScript's when it exported and ONNX Runtime
+    matched PyTorch (auto keeps it), else dynamo's (auto falls back); ``None`` if either was not run."""
+    if torchscript is None:
+        return None
+    if torchscript.export.ok and torchscript.ort_parity.ok is True:
+        return torchscript
+    return dynamo
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -29,6 +42,7 @@ class Results:
     """All rows of a matrix, one per (env, case_id), in a stable order."""
 
     rows: list[Row] = field(default_factory=list)
+    _by_cell: dict[tuple[str, str, str, str], Row] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.rows = sorted(self.rows, key=_row_order)
@@ -37,16 +51,34 @@ class Results:
         return sorted({row.env for row in self.rows})
 
     def columns(self) -> list[str]:
-        """Columns within an env: our backends in a fixed order, then Optimum's exporter."""
+        """Columns within an env: our backends in a fixed order, ``auto`` (derived) when both
+        backends ran, then Optimum's exporter."""
         present = {row.column for row in self.rows}
-        order = [*BACKENDS, *EXPORTERS[1:]]
+        if all(b in present for b in BACKENDS):
+            present.add(AUTO_COLUMN)
+        order = [*BACKENDS, AUTO_COLUMN, *EXPORTERS[1:]]
         return [c for c in order if c in present] + sorted(present - set(order))
+
+    def column_counts(self) -> dict[str, dict[str, dict[Status, int]]]:
+        """env -> column -> status -> number of model × task rows (the summary table)."""
+        counts: dict[str, dict[str, dict[Status, int]]] = {}
+        for env in self.envs():
+            counts[env] = {}
+            for column in self.columns():
+                found = [self.cell(env, m, t, column) for m, t in self.model_tasks()]
+                counter = Counter(r.status() for r in found if r is not None)
+                counts[env][column] = {status: counter.get(status, 0) for status in STATUSES}
+        return counts
 
     def model_tasks(self) -> list[tuple[str, str]]:
         return sorted({(row.model, row.task) for row in self.rows})
 
     def cell(self, env: str, model: str, task: str, column: str) -> Row | None:
-        return self._index().get((env, model, task, column))
+        index = self._index()
+        if column == AUTO_COLUMN:
+            torchscript, dynamo = (index.get((env, model, task, b)) for b in BACKENDS)
+            return auto_row(torchscript, dynamo)
+        return index.get((env, model, task, column))
 
     def environments(self) -> list[Environment]:
         latest: dict[str, Row] = {}
@@ -74,7 +106,9 @@ class Results:
         return max((row.utc for row in self.rows), default="")
 
     def _index(self) -> dict[tuple[str, str, str, str], Row]:
-        return {(r.env, r.model, r.task, r.column): r for r in self.rows}
+        if self._by_cell is None:
+            self._by_cell = {(r.env, r.model, r.task, r.column): r for r in self.rows}
+        return self._by_cell
 
 
 def _row_order(row: Row) -> tuple[str, str, str, int, str]:
