@@ -129,6 +129,15 @@ def test_verification_failure_exits_1_and_writes_nothing(zoo_dir, workdir):
     assert entries(workdir) == set()
 
 
+def test_a_model_pytorch_cannot_run_on_the_tasks_inputs_exits_1_without_a_second_backend(zoo_dir, workdir):
+    # T5 as feature-extraction: its forward wants decoder inputs the task does not provide.
+    code, _, err = run("export", str(zoo_dir("t5", "feature-extraction")), str(workdir / "out"))
+    assert code == 1
+    assert_one_clear_line(err, "capture failed", "PyTorch itself fails on synthetic inputs", "--task")
+    assert "dynamo" not in err  # auto does not retry: no backend can trace what PyTorch cannot run
+    assert entries(workdir) == set()
+
+
 def test_failed_forced_export_keeps_the_existing_directory(zoo_dir, workdir):
     out = workdir / "out"
     out.mkdir()

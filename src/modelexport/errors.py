@@ -62,6 +62,11 @@ class CaptureError(ModelExportError):
     stage = "capture"
 
 
+class ModelRunError(CaptureError):
+    """PyTorch itself cannot run the model on the synthetic inputs, so no backend can trace it
+    (``exporter="auto"`` does not retry with another backend)."""
+
+
 class TagError(ModelExportError):
     """Hierarchy tagging failed."""
 

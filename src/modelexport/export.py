@@ -18,7 +18,16 @@ import onnx
 
 from . import __version__
 from .backends import AUTO_EXPORTER, DEFAULT_BACKEND, BackendName, capture_graph, get_backend, wrap
-from .errors import CaptureError, LoadError, ModelExportError, PackageError, TagError, VerifyError, first_line
+from .errors import (
+    CaptureError,
+    LoadError,
+    ModelExportError,
+    ModelRunError,
+    PackageError,
+    TagError,
+    VerifyError,
+    first_line,
+)
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from .inputs import IOSpec, build_io_spec, make_inputs, name_dynamic_axes
@@ -163,30 +172,51 @@ def _tag(
     return summary
 
 
+def _reference(module: Any, inputs: dict[str, Any], io: IOSpec, status: ExportStatus) -> dict[str, Any]:
+    """PyTorch's outputs at the verification shape; a model that cannot run is a ModelRunError."""
+    try:
+        return pytorch_outputs(module, inputs, io.output_names)
+    except Exception as e:
+        shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items())
+        raise ModelRunError(
+            f"'{status.source}' ({status.task}): PyTorch itself fails on synthetic inputs ({shapes}): "
+            f"{type(e).__name__}: {first_line(e)}",
+            hint="the model needs inputs this task does not provide; check --task.",
+        ) from e
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export, whatever the backend: the keywords of :func:`run_export`, in one place."""
+
+    task: str | None = None
+    opset: int | None = None
+    clean_onnx: bool = False
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    force: bool = False
+    with_config: bool = True
+    trust_remote_code: bool = False
+
+
 def _run_one_backend(
     model_name_or_path: str,
     output_dir: str | Path,
-    *,
-    task: str | None = None,
-    exporter: str = "torchscript",
-    opset: int | None = None,
-    clean_onnx: bool = False,
-    atol: float = DEFAULT_ATOL,
-    rtol: float = DEFAULT_RTOL,
-    force: bool = False,
-    with_config: bool = True,
-    trust_remote_code: bool = False,
+    exporter: str,
+    options: ExportOptions,
     progress: ProgressCallback | None = None,
     fallback_from: str | None = None,
 ) -> tuple[Path, ExportStatus]:
     """Run every stage with one backend; return the output directory and the status record."""
     output_dir = Path(output_dir).expanduser().resolve()
     backend = get_backend(exporter)
+    task, clean_onnx, atol, rtol = options.task, options.clean_onnx, options.atol, options.rtol
+    with_config, trust_remote_code = options.with_config, options.trust_remote_code
     status = ExportStatus(
         source=str(model_name_or_path), task=task, exporter=backend.name, fallback_from=fallback_from
     )
-    opset = opset or backend.default_opset
-    with staging_dir(output_dir, force=force) as out:
+    opset = options.opset or backend.default_opset
+    with staging_dir(output_dir, force=options.force) as out:
         with _stage(status, "load", progress):
             loaded = load(model_name_or_path, task, trust_remote_code=trust_remote_code)
             status.task = loaded.task.name
@@ -196,8 +226,6 @@ def _run_one_backend(
                 module = wrap(loaded.model, io)
                 args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
                 trace_inputs, check_inputs = make_inputs(*args, "export"), make_inputs(*args, "verify")
-                # The reference is taken before tracing, from the model as the user has it.
-                reference = pytorch_outputs(module, check_inputs, io.output_names)
         if generative:  # the one dispatch point: several ONNX files and a KV cache (modelexport.generative)
             export_generative(
                 loaded,
@@ -214,6 +242,8 @@ def _run_one_backend(
             status.output_dir = str(output_dir)
             return output_dir, status  # leaving staging_dir() moves the files into place
         with _stage(status, "capture", progress):
+            # The reference is taken before tracing, from the model as the user has it.
+            reference = _reference(module, check_inputs, io, status)
             captured = capture_graph(backend, module, trace_inputs, io, opset, out)
             name_dynamic_axes(captured.proto, io)
         with _stage(status, "tag", progress):
@@ -237,37 +267,39 @@ def run_export(
     model_name_or_path: str,
     output_dir: str | Path,
     *,
+    task: str | None = None,
     exporter: str = DEFAULT_BACKEND,
+    opset: int | None = None,
+    clean_onnx: bool = False,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    force: bool = False,
+    with_config: bool = True,
+    trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
-    **options: Any,
 ) -> tuple[Path, ExportStatus]:
     """Run every stage; return the output directory and the status record (raises on failure).
 
     ``exporter="auto"`` (the default) tries TorchScript, the faster exporter, and falls back to
     dynamo when TorchScript cannot capture the model or its graph does not match PyTorch; the
     metadata records which backend produced the file and why the first was given up.
+    ``with_config=False`` writes no config or preprocessor files (Optimum then cannot load the
+    directory); ``progress`` is called with each stage's name as it starts.
     """
+    options = ExportOptions(task, opset, clean_onnx, atol, rtol, force, with_config, trust_remote_code)
     if exporter != AUTO_EXPORTER:
         get_backend(exporter)  # a bad name is a usage error before any work
-        return _run_one_backend(
-            model_name_or_path, output_dir, exporter=exporter, progress=progress, **options
-        )
+        return _run_one_backend(model_name_or_path, output_dir, exporter, options, progress)
     try:
-        return _run_one_backend(
-            model_name_or_path, output_dir, exporter="torchscript", progress=progress, **options
-        )
+        return _run_one_backend(model_name_or_path, output_dir, "torchscript", options, progress)
     except (CaptureError, VerifyError) as first:
+        if isinstance(first, ModelRunError):
+            raise  # no backend can trace a model PyTorch cannot run
         if progress:
             progress(f"torchscript failed ({first.stage}); retrying with dynamo")
         try:
-            return _run_one_backend(
-                model_name_or_path,
-                output_dir,
-                exporter="dynamo",
-                progress=progress,
-                fallback_from=f"{first.stage} failed: {first.message}",
-                **options,
-            )
+            reason = f"{first.stage} failed: {first.message}"
+            return _run_one_backend(model_name_or_path, output_dir, "dynamo", options, progress, reason)
         except ModelExportError as second:
             second.message = f"{second.message} (torchscript had failed too: {first.message})"
             raise second from first
