@@ -394,3 +394,20 @@ def test_flat_past_round_trips_through_the_cache_objects() -> None:
     assert compat.flatten_cache(legacy) == tuple(flat[:4])
     own = compat.flatten_cache(compat.encoder_decoder_cache(model, flat), self_attention_only=True)
     assert all(torch.equal(a, b) for a, b in zip(own, [flat[0], flat[1], flat[4], flat[5]], strict=True))
+
+
+def test_the_traceable_cache_update_takes_every_calling_convention_transformers_uses() -> None:
+    """DynamicLayer.update is called with ``cache_kwargs`` (positionally, <= 5.23) or with
+    ``*args, **kwargs`` passed through (5.24); the traced replacement must take both."""
+    from modelexport.generative.compat import _assigning_update
+
+    class Layer:
+        keys = values = None
+        is_initialized = False
+
+    layer = Layer()
+    k, v = torch.ones(1, 2, 3, 4), torch.zeros(1, 2, 3, 4)
+    _assigning_update(layer, k, v)
+    _assigning_update(layer, k, v, {"cache_position": None})
+    keys, values = _assigning_update(layer, k, v, kwargs={"cache_position": None})
+    assert keys.shape == (1, 2, 9, 4) and values.shape == (1, 2, 9, 4)

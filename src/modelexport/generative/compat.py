@@ -149,8 +149,10 @@ def _traceable_masks() -> Iterator[None]:
 
 
 def _assigning_update(
-    self: Any, key_states: torch.Tensor, value_states: torch.Tensor, cache_kwargs: Any = None
+    self: Any, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    # Extra arguments are ignored as DynamicLayer ignores them: ``cache_kwargs`` positionally up to
+    # transformers 5.23, ``*args, **kwargs`` passed through from Cache.update since 5.24.
     if not getattr(self, "is_initialized", False) or self.keys is None:
         self.keys, self.values = key_states, value_states
         self.dtype, self.device = key_states.dtype, key_states.device
