@@ -104,26 +104,17 @@ def _initializer_bytes(graph: onnx.GraphProto) -> int:
         size = 1
         for d in t.dims:
             size *= d
-        total += size * _ELEMENT_BYTES.get(t.data_type, 8)
+        total += size * _element_bytes(t.data_type)
     return total
 
 
-# Bytes per element by TensorProto.DataType; 8 (the widest) for anything unlisted errs towards external data.
-_ELEMENT_BYTES = {
-    onnx.TensorProto.FLOAT: 4,
-    onnx.TensorProto.UINT8: 1,
-    onnx.TensorProto.INT8: 1,
-    onnx.TensorProto.UINT16: 2,
-    onnx.TensorProto.INT16: 2,
-    onnx.TensorProto.INT32: 4,
-    onnx.TensorProto.INT64: 8,
-    onnx.TensorProto.BOOL: 1,
-    onnx.TensorProto.FLOAT16: 2,
-    onnx.TensorProto.DOUBLE: 8,
-    onnx.TensorProto.UINT32: 4,
-    onnx.TensorProto.UINT64: 8,
-    onnx.TensorProto.BFLOAT16: 2,
-}
+def _element_bytes(data_type: int) -> int:
+    """Bytes per element of a TensorProto.DataType; 8 (the widest) for one onnx cannot map, which
+    errs towards external data."""
+    try:
+        return int(onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize)
+    except (KeyError, ValueError):
+        return 8
 
 
 def save_configs(loaded: Any, out: Path) -> list[str]:

@@ -7,16 +7,19 @@ whose bytes stay in the model's own tensors until the one write (:mod:`modelexpo
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import onnx
 import torch
 
-from ..hierarchy.capture import TorchScriptScopes, capture_torchscript_scopes, exporter_module
+from ..hierarchy.capture import (
+    TorchScriptScopes,
+    capture_torchscript_scopes,
+    exporter_module,
+    record_model_to_graph,
+)
 from ..inputs import IOSpec
 from ..wire import can_defer, placeholder
 from .base import INLINE_WEIGHT_LIMIT, BackendName, Captured, weight_bytes
@@ -37,29 +40,6 @@ class _Sink:
 
     def getvalue(self) -> bytes:
         return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-
-
-@contextlib.contextmanager
-def _record_parameters() -> Iterator[dict[str, Any]]:
-    """The exporter's named parameters after constant folding (what it would write as initializers)."""
-    recorded: dict[str, Any] = {}
-    module = exporter_module()
-    if module is None:
-        yield recorded
-        return
-    original = module._model_to_graph
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
-        recorded.clear()
-        recorded.update(out[1])
-        return out
-
-    module._model_to_graph = recording
-    try:
-        yield recorded
-    finally:
-        module._model_to_graph = original
 
 
 def _lift_parameters(proto: onnx.ModelProto, parameters: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
@@ -121,7 +101,7 @@ def _export(
         warnings.catch_warnings(),
         torch.no_grad(),
         capture_torchscript_scopes() as scopes,
-        _record_parameters() as parameters,
+        record_model_to_graph() as calls,
     ):
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -136,4 +116,6 @@ def _export(
             opset_version=opset,
             do_constant_folding=True,
         )
+    # The exporter's named parameters after constant folding: what it writes as initializers.
+    parameters: dict[str, Any] = dict(calls[-1][1]) if calls else {}
     return scopes, parameters

@@ -87,6 +87,30 @@ def exporter_module() -> Any | None:
 
 
 @contextlib.contextmanager
+def record_model_to_graph() -> Iterator[list[tuple[Any, ...]]]:
+    """While active, keep what each call of the TorchScript exporter's ``_model_to_graph`` returns:
+    ``(graph, params_dict, torch_out)``. Yields an empty list that stays empty if torch has no such
+    function."""
+    calls: list[tuple[Any, ...]] = []
+    module = exporter_module()
+    if module is None:
+        yield calls
+        return
+    original = module._model_to_graph
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    module._model_to_graph = recording
+    try:
+        yield calls
+    finally:
+        module._model_to_graph = original
+
+
+@contextlib.contextmanager
 def capture_torchscript_scopes() -> Iterator[TorchScriptScopes]:
     """Record the scope chains of the graph that ``torch.onnx.export(dynamo=False)`` writes.
 
@@ -97,26 +121,11 @@ def capture_torchscript_scopes() -> Iterator[TorchScriptScopes]:
         return scopes
     """
     result = TorchScriptScopes()
-    module = exporter_module()
-    if module is None:
+    with record_model_to_graph() as calls:
         yield result
-        return
-    original = module._model_to_graph
-    graphs: list[Any] = []
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
-        graphs.append(out[0])
-        return out
-
-    module._model_to_graph = recording
-    try:
-        yield result
-    finally:
-        module._model_to_graph = original
-    if graphs:
+    if calls:
         # The exporter mutates this graph in place up to serialization: read it afterwards.
         start = time.perf_counter()
-        result.nodes = _read_block(graphs[-1].nodes(), {})
+        result.nodes = _read_block(calls[-1][0].nodes(), {})
         result.captured = True
         result.seconds = time.perf_counter() - start

@@ -62,10 +62,11 @@ class Results:
     def column_counts(self) -> dict[str, dict[str, dict[Status, int]]]:
         """env -> column -> status -> number of model × task rows (the summary table)."""
         counts: dict[str, dict[str, dict[Status, int]]] = {}
+        columns, model_tasks = self.columns(), self.model_tasks()
         for env in self.envs():
             counts[env] = {}
-            for column in self.columns():
-                found = [self.cell(env, m, t, column) for m, t in self.model_tasks()]
+            for column in columns:
+                found = [self.cell(env, m, t, column) for m, t in model_tasks]
                 counter = Counter(r.status() for r in found if r is not None)
                 counts[env][column] = {status: counter.get(status, 0) for status in STATUSES}
         return counts
