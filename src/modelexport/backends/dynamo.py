@@ -123,9 +123,53 @@ def reuse_torchlib_registry() -> Iterator[None]:
         cls.from_torchlib = original
 
 
-def warm_torchlib_registry(opset_version: int = DynamoBackend.default_opset) -> None:
-    """Build the registry now (the matrix's fork server calls this, so forked cells inherit it)."""
-    module = _registration_module()
-    if module is not None:
-        with reuse_torchlib_registry():
-            module.ONNXRegistry.from_torchlib(opset_version=opset_version)
+class _WarmUpModel(torch.nn.Module):
+    """Layers of the kinds the zoo is made of (embedding, attention, layer norm, convolution, batch
+    norm), with text and image inputs, for :func:`warm_dynamo_exporter`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(32, 16)
+        self.norm = torch.nn.LayerNorm(16)
+        self.qkv = torch.nn.Linear(16, 48)
+        self.out = torch.nn.Linear(16, 16)
+        self.conv = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.bn = torch.nn.BatchNorm2d(16)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixel_values: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.norm(self.embed(input_ids))
+        batch, length, _ = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, 2, 8).permute(2, 0, 3, 1, 4).unbind(0)
+        mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        scores = torch.softmax(q @ k.transpose(-1, -2) / 8**0.5 + mask, dim=-1)
+        text = torch.nn.functional.gelu(self.out((scores @ v).transpose(1, 2).reshape(x.shape)))
+        image = torch.relu(self.bn(self.conv(pixel_values))).flatten(2).mean(-1)
+        return text.mean(dim=1) + image
+
+
+def warm_dynamo_exporter(opset_version: int = DynamoBackend.default_opset) -> None:
+    """Build torchlib's registry and export a small model once, in this process.
+
+    What the exporter sets up on first use (the registry, the ONNX-friendly decomposition table,
+    lazily resolved operators and their decompositions, sympy's caches) is then in place; the
+    matrix's fork server calls this so that no forked cell pays for it. The files of later exports
+    are unchanged (tests/test_dynamo_registry.py).
+    """
+    from ..inputs import IOSpec, TensorSpec
+
+    io = IOSpec(
+        inputs=(
+            TensorSpec("input_ids", {0: "batch_size", 1: "sequence_length"}),
+            TensorSpec("attention_mask", {0: "batch_size", 1: "sequence_length"}),
+            TensorSpec("pixel_values", {0: "batch_size", 1: "num_channels", 2: "height", 3: "width"}),
+        ),
+        outputs=(TensorSpec("logits", {0: "batch_size"}),),
+    )
+    inputs = {
+        "input_ids": torch.ones(2, 8, dtype=torch.long),
+        "attention_mask": torch.ones(2, 8, dtype=torch.long),
+        "pixel_values": torch.zeros(2, 3, 16, 16),
+    }
+    DynamoBackend().capture(_WarmUpModel().eval(), inputs, io, opset_version, Path("."))

@@ -2,12 +2,20 @@
 
 Importing must never fail here: a library that does not import in this env (Optimum with
 transformers 5, optimum 1.27 with torch 2.13) is recorded by the cell itself when it tries again.
-The one thing computed is the dynamo exporter's torchlib registry (pure Python, about 1.3 s that
-every dynamo cell would otherwise spend); no tensor is created, so no thread pool exists yet when
-the server forks.
+
+Two more things spare each forked cell work that is the same in every cell:
+
+- The dynamo exporter is warmed (:func:`~modelexport.backends.dynamo.warm_dynamo_exporter`): its
+  torchlib registry and what its first export sets up would otherwise be rebuilt by every dynamo
+  cell. Torch runs on one thread here, so the server forks with no thread pool started.
+- The server's heap is frozen (:func:`gc.freeze`). Otherwise each full garbage collection in a cell
+  walks, and writes to, every object the server imported, which also copies those pages into the
+  cell (copy-on-write).
 """
 
 from __future__ import annotations
+
+import gc
 
 from .checks import probe_import
 
@@ -45,8 +53,14 @@ for _name in MODULES:
     probe_import(_name)
 
 try:
-    from modelexport.backends.dynamo import warm_torchlib_registry
+    import torch
 
-    warm_torchlib_registry()
-except Exception:  # an env where dynamo cannot load: its cells record why
+    torch.set_num_threads(1)
+    from modelexport.backends.dynamo import warm_dynamo_exporter
+
+    warm_dynamo_exporter()
+except Exception:  # an env where dynamo cannot load or export: its cells record why
     pass
+
+gc.collect()
+gc.freeze()
