@@ -2,7 +2,7 @@
 
 Two modes:
 
-    python benchmarks/bench_matrix.py run [-k EXPR]       # time `pytest -n auto matrix/` here, now
+    python benchmarks/bench_matrix.py run [--rows F] [-k EXPR]  # time `pytest -n auto matrix/` here, now
     python benchmarks/bench_matrix.py summarize FILE.jsonl  # figures from a finished run's rows
 
 ``run`` writes its rows to a temporary directory (the published results are not touched) and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +61,7 @@ def report(title: str, wall: float, rows: list[dict]) -> dict[str, object]:
     return figures
 
 
-def run(pytest_args: list[str]) -> None:
+def run(pytest_args: list[str], keep_rows: Path | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
         env = dict(os.environ, MODELEXPORT_MATRIX_RESULTS=tmp, MODELEXPORT_MATRIX_ENV="bench")
         command = [
@@ -79,6 +80,8 @@ def run(pytest_args: list[str]) -> None:
         subprocess.run(command, cwd=ROOT, env=env, check=False)
         wall = time.perf_counter() - start
         rows = load_rows(Path(tmp) / "bench.jsonl")
+        if keep_rows:
+            shutil.copyfile(Path(tmp) / "bench.jsonl", keep_rows)
     report(f"pytest -n auto matrix/ {' '.join(pytest_args)}".strip(), wall, rows)
 
 
@@ -92,13 +95,15 @@ def summarize(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
-    run_p = sub.add_parser("run", help="time a matrix run in this environment")
-    run_p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    run_p = sub.add_parser("run", help="time a matrix run in this environment; other arguments go to pytest")
+    run_p.add_argument("--rows", type=Path, help="keep the run's rows in this .jsonl file")
     sum_p = sub.add_parser("summarize", help="figures from a results .jsonl")
     sum_p.add_argument("results", type=Path)
-    args = parser.parse_args()
+    args, pytest_args = parser.parse_known_args()
     if args.mode == "run":
-        run(args.pytest_args)
+        run(pytest_args, args.rows)
+    elif pytest_args:
+        parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     else:
         summarize(args.results)
 
