@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,4 +173,8 @@ def warm_dynamo_exporter(opset_version: int = DynamoBackend.default_opset) -> No
         "attention_mask": torch.ones(2, 8, dtype=torch.long),
         "pixel_values": torch.zeros(2, 3, 16, 16),
     }
-    DynamoBackend().capture(_WarmUpModel().eval(), inputs, io, opset_version, Path("."))
+    from . import capture_graph
+
+    capture_graph(
+        DynamoBackend(), _WarmUpModel().eval(), inputs, io, opset_version, Path(tempfile.gettempdir())
+    )
