@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,9 +130,16 @@ def test_verification_failure_exits_1_and_writes_nothing(zoo_dir, workdir):
     assert entries(workdir) == set()
 
 
-def test_a_model_pytorch_cannot_run_on_the_tasks_inputs_exits_1_without_a_second_backend(zoo_dir, workdir):
-    # T5 as feature-extraction: its forward wants decoder inputs the task does not provide.
-    code, _, err = run("export", str(zoo_dir("t5", "feature-extraction")), str(workdir / "out"))
+def test_a_model_pytorch_cannot_run_on_the_tasks_inputs_exits_1_without_a_second_backend(
+    zoo_dir, workdir, tmp_path
+):
+    # A GPT-2 classifier saved without a pad token: transformers refuses batches of more than one.
+    src = tmp_path / "gpt2-no-pad"
+    shutil.copytree(zoo_dir("gpt2", "text-classification"), src)
+    config = json.loads((src / "config.json").read_text())
+    del config["pad_token_id"]
+    (src / "config.json").write_text(json.dumps(config))
+    code, _, err = run("export", str(src), str(workdir / "out"))
     assert code == 1
     assert_one_clear_line(err, "capture failed", "PyTorch itself fails on synthetic inputs", "--task")
     assert "dynamo" not in err  # auto does not retry: no backend can trace what PyTorch cannot run

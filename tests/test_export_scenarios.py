@@ -10,7 +10,7 @@ import pytest
 import torch
 import transformers
 
-from modelexport import export_with_config, validate_optimum_compatibility
+from modelexport import export_with_config, run_export, validate_optimum_compatibility
 
 REQUIRED = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "export_metadata.json")
 
@@ -110,3 +110,38 @@ def test_auto_exporter_falls_back_to_dynamo_exactly_when_torchscript_fails(zoo_d
     else:
         assert meta["exporter"] == "dynamo"
         assert torchscript_error.message in meta["exporter_fallback_from"]
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
+@pytest.mark.parametrize("name", ["t5", "marian"])
+def test_seq2seq_feature_extraction_takes_decoder_tokens_and_matches_pytorch(
+    zoo_dir, tmp_path, name, backend
+):
+    """T5 and Marian cannot run on encoder tokens alone: the export takes decoder_input_ids too, as
+    Optimum's does, and plain ONNX Runtime matches PyTorch at a shape other than the traced one."""
+    import onnxruntime as ort
+
+    from modelexport.loading import load
+
+    src = zoo_dir(name, "feature-extraction")
+    out, status = run_export(str(src), tmp_path / "out", task="feature-extraction", exporter=backend)
+    assert status.verification is not None and status.verification["ok"] is True
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    dims = {i.name: [d if isinstance(d, str) else None for d in i.shape] for i in session.get_inputs()}
+    assert dims == {
+        "input_ids": ["batch_size", "encoder_sequence_length"],
+        "attention_mask": ["batch_size", "encoder_sequence_length"],
+        "decoder_input_ids": ["batch_size", "decoder_sequence_length"],
+    }
+    model = load(str(src), "feature-extraction").model
+    gen = torch.Generator().manual_seed(7)
+    feed = {
+        "input_ids": torch.randint(5, model.config.vocab_size, (2, 9), generator=gen),
+        "attention_mask": torch.ones(2, 9, dtype=torch.long),
+        "decoder_input_ids": torch.randint(5, model.config.vocab_size, (2, 5), generator=gen),
+    }
+    with torch.no_grad():
+        expected = model(**feed, use_cache=False).last_hidden_state.numpy()
+    (actual,) = session.run(["last_hidden_state"], {k: v.numpy() for k, v in feed.items()})
+    assert actual.shape == (2, 5, model.config.d_model)
+    assert float(np.abs(actual - expected).max()) <= 1e-4

@@ -53,3 +53,46 @@ def test_a_model_without_special_tokens_gets_plain_random_ids_and_a_padded_row()
 def test_error_lines_lose_terminal_colour_codes():
     message = "\x1b[96mThis is step 1/3\x1b[0m of exporting the model to ONNX.\nTraceback ..."
     assert first_line(RuntimeError(message)) == "This is step 1/3 of exporting the model to ONNX."
+
+
+# Encoder-decoders asked for feature-extraction: some derive their decoder inputs, some need them fed.
+
+
+def _loaded(zoo_dir, name: str, task: str = "feature-extraction"):
+    from modelexport.loading import load
+
+    return load(str(zoo_dir(name, task)), task)
+
+
+def test_t5_and_marian_need_decoder_inputs_bart_and_bert_do_not(zoo_dir):
+    from modelexport.inputs import needs_decoder_inputs
+
+    needs = {
+        n: needs_decoder_inputs(_loaded(zoo_dir, n).model, _loaded(zoo_dir, n).task)
+        for n in ("t5", "marian", "bart", "bert")
+    }
+    assert needs == {"t5": True, "marian": True, "bart": False, "bert": False}
+
+
+def test_seq2seq_feature_extraction_is_named_as_optimum_names_it(zoo_dir):
+    from modelexport.inputs import build_io_spec, make_inputs
+
+    loaded = _loaded(zoo_dir, "t5")
+    io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+    # optimum.exporters.onnx.main_export(task="feature-extraction") on the same T5 gives these.
+    assert io.to_json() == {
+        "inputs": {
+            "input_ids": {"0": "batch_size", "1": "encoder_sequence_length"},
+            "attention_mask": {"0": "batch_size", "1": "encoder_sequence_length"},
+            "decoder_input_ids": {"0": "batch_size", "1": "decoder_sequence_length"},
+        },
+        "outputs": {"last_hidden_state": {"0": "batch_size", "1": "decoder_sequence_length"}},
+    }
+    args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
+    for phase, lengths in (("export", (16, 12)), ("verify", (128, 40))):
+        t = make_inputs(*args, phase)
+        assert (t["input_ids"].shape[1], t["decoder_input_ids"].shape[1]) == lengths
+        assert t["decoder_input_ids"][:, 0].eq(loaded.config.decoder_start_token_id).all()
+    # BART keeps the encoder-only inputs it takes in PyTorch (and in ORTModelForFeatureExtraction).
+    bart = _loaded(zoo_dir, "bart")
+    assert build_io_spec(bart.model, bart.task, bart.tokenizer).input_names == ["input_ids", "attention_mask"]

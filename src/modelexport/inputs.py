@@ -24,6 +24,9 @@ _BATCH = {"export": 2, "verify": 3}
 _SEQUENCE = {"export": 16, "verify": 128}
 _CHOICES = {"export": 2, "verify": 3}
 _AUDIO_SAMPLES = {"export": 8000, "verify": 12000}
+# Decoder tokens fed beside the encoder's (feature-extraction of T5 and the like): a length of
+# their own, so the encoder and decoder sequence axes stay two axes.
+_DECODER_SEQUENCE = {"export": 12, "verify": 40}
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,52 @@ def _text_input_names(model: torch.nn.Module, tokenizer: Any | None) -> list[str
     return names
 
 
+def _probe_token_id(config: Any) -> int:
+    vocab = int(getattr(config, "vocab_size", None) or 100)
+    return min(5, vocab - 1)
+
+
+def needs_decoder_inputs(model: torch.nn.Module, task: TaskSpec) -> bool:
+    """Does this encoder-decoder, asked for ``feature-extraction``, need ``decoder_input_ids`` fed?
+
+    BART derives them from ``input_ids`` when none are passed; T5, Marian and Pegasus raise. Which
+    kind a model is shows only when it runs, so it is run once on four tokens, without them.
+    """
+    config = getattr(model, "config", None)
+    if task.name != "feature-extraction" or not getattr(config, "is_encoder_decoder", False):
+        return False
+    if "decoder_input_ids" not in _forward_params(model):
+        return False
+    ids = torch.full((1, 4), _probe_token_id(config), dtype=torch.long)
+    extra = {"use_cache": False} if "use_cache" in _forward_params(model) else {}
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra)
+    except ValueError:  # what transformers raises for missing decoder inputs
+        return True
+    return False
+
+
+_ENCODER_AXES: Axes = {0: "batch_size", 1: "encoder_sequence_length"}
+_DECODER_AXES: Axes = {0: "batch_size", 1: "decoder_sequence_length"}
+
+
 def build_io_spec(model: torch.nn.Module, task: TaskSpec, tokenizer: Any | None) -> IOSpec:
     """Optimum's input/output names and dynamic axes for this model and task."""
     kind = modality(model, task)
     token_axes: Axes = {0: "batch_size", 1: "sequence_length"}
     inputs: list[TensorSpec] = []
+    if kind == "text" and needs_decoder_inputs(model, task):
+        # As Optimum exports an encoder-decoder for feature-extraction: one graph, encoder tokens
+        # in, the decoder's last hidden state out, for the decoder tokens fed.
+        names = _text_input_names(model, tokenizer)
+        return IOSpec(
+            (
+                *(TensorSpec(n, _ENCODER_AXES) for n in names),
+                TensorSpec("decoder_input_ids", _DECODER_AXES),
+            ),
+            (TensorSpec("last_hidden_state", _DECODER_AXES),),
+        )
     if kind == "text":
         axes = (
             {0: "batch_size", 1: "num_choices", 2: "sequence_length"}
@@ -193,6 +237,21 @@ def _text_tensors(
     return {n: out[n] for n in names}
 
 
+def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> torch.Tensor:
+    """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
+    vocab = int(getattr(config, "vocab_size", None) or 100)
+    low = min(5, vocab - 1)
+    ids = torch.randint(low, vocab, (batch, length), generator=gen)
+    sources = (config,)
+    special = {i for i in (_token_id(sources, n) for n in ("eos_token_id", "pad_token_id")) if i is not None}
+    for token in special:
+        ids[ids == token] = low
+    start = _token_id(sources, "decoder_start_token_id", "pad_token_id")
+    if start is not None and start < vocab:
+        ids[:, 0] = start
+    return ids
+
+
 def make_inputs(
     io: IOSpec,
     model: torch.nn.Module,
@@ -215,7 +274,11 @@ def make_inputs(
         shape: tuple[int, ...] = (
             (batch, _CHOICES[phase], seq) if task.name == "multiple-choice" else (batch, seq)
         )
-        return _text_tensors(names, shape, config, tokenizer, gen)
+        encoder_names = [n for n in names if n != "decoder_input_ids"]
+        tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen)
+        if "decoder_input_ids" in names:
+            tensors["decoder_input_ids"] = _decoder_ids(batch, _DECODER_SEQUENCE[phase], config, gen)
+        return {n: tensors[n] for n in names}
     if kind == "audio":
         return {"input_values": torch.randn(batch, _AUDIO_SAMPLES[phase], generator=gen)}
     channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)

@@ -62,7 +62,15 @@ class DynamoBackend:
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.
 _REQUIRED_DYNAMIC = frozenset(
-    {"batch_size", "sequence_length", "num_choices", "text_batch_size", "image_batch_size"}
+    {
+        "batch_size",
+        "sequence_length",
+        "num_choices",
+        "text_batch_size",
+        "image_batch_size",
+        "encoder_sequence_length",
+        "decoder_sequence_length",
+    }
 )
 
 
