@@ -145,3 +145,17 @@ def test_seq2seq_feature_extraction_takes_decoder_tokens_and_matches_pytorch(
     (actual,) = session.run(["last_hidden_state"], {k: v.numpy() for k, v in feed.items()})
     assert actual.shape == (2, 5, model.config.d_model)
     assert float(np.abs(actual - expected).max()) <= 1e-4
+
+
+def test_a_dynamo_capture_failure_names_its_cause_and_the_model_line(zoo_dir, tmp_path):
+    """torch.onnx wraps every failure as "step 1/3 failed"; the line says what failed and where."""
+    from modelexport.errors import CaptureError
+
+    src = zoo_dir("bart", "text-classification")  # the head pools with a data-dependent mask
+    with pytest.raises(CaptureError) as info:
+        run_export(str(src), tmp_path / "out", task="text-classification", exporter="dynamo")
+    message = info.value.message
+    assert "\n" not in message
+    assert "step 1/3 of exporting the model to ONNX; caused by GuardOnDataDependentSymNode" in message
+    assert "(at transformers/models/bart/modeling_bart.py:" in message
+    assert not (tmp_path / "out").exists()

@@ -23,6 +23,28 @@ def first_line(error: object, limit: int | None = None) -> str:
     return ""
 
 
+# torch.export names the model source line behind a failed guard: "Caused by: (file.py:12 in forward)".
+_SOURCE_LINE = re.compile(r"Caused by: \(([^()]+)\)")
+
+
+def root_cause(error: BaseException, limit: int = 240) -> str | None:
+    """``Type: first line`` of the innermost exception ``error`` was raised from (``raise ... from``),
+    with the model source line torch.export blames, if it names one; ``None`` without a cause.
+
+    The exporters wrap every failure in a generic one ("Failed to export the model with
+    torch.export. This is step 1/3 ..."); the cause is what says which operation failed.
+    """
+    inner, seen = error, {id(error)}
+    while inner.__cause__ is not None and id(inner.__cause__) not in seen:
+        inner = inner.__cause__
+        seen.add(id(inner))
+    if inner is error:
+        return None
+    text = " ".join(f"{type(inner).__name__}: {first_line(inner, limit)}".rstrip(": ").split())
+    where = _SOURCE_LINE.search(_ANSI.sub("", str(inner)))
+    return f"{text} (at {where.group(1)})" if where else text
+
+
 class ModelExportError(Exception):
     """Root of every error modelexport raises on purpose."""
 

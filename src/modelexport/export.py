@@ -27,6 +27,7 @@ from .errors import (
     TagError,
     VerifyError,
     first_line,
+    root_cause,
 )
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
@@ -107,12 +108,16 @@ def _stage(status: ExportStatus, name: Stage, progress: ProgressCallback | None)
         result.status, result.message = "failed", e.one_line()
         raise
     except Exception as e:
-        first = first_line(e)
-        result.status, result.message = "failed", f"{type(e).__name__}: {first}"
+        # torch.onnx ends its first line with "Next steps:", a list the cause below replaces.
+        detail = f"{type(e).__name__}: {first_line(e).removesuffix('Next steps:').rstrip()}"
+        cause = root_cause(e)
+        if cause:
+            detail = f"{detail.rstrip('.')}; caused by {cause.rstrip('.')}."
+        result.status, result.message = "failed", detail
         where = f"'{status.source}' ({status.task or 'task not yet known'}, {status.exporter})"
         other = "dynamo" if status.exporter == "torchscript" else "torchscript"
         hint = f"try --exporter {other}." if name == "capture" else None
-        raise _STAGE_ERRORS[name](f"{where}: {type(e).__name__}: {first}", hint=hint) from e
+        raise _STAGE_ERRORS[name](f"{where}: {detail}", hint=hint) from e
     finally:
         result.seconds = round(time.perf_counter() - start, 3)
     result.status = "ok"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -35,11 +36,14 @@ class DynamoBackend:
         opset: int,
         scratch: Path,
     ) -> Captured:
-        # The exporter prints progress lines to stdout; keep the caller's output clean.
+        # The exporter prints progress lines to stdout, and torch.export prints the partial graph
+        # (thousands of lines) to stderr when it fails; the error raised names the failure and its
+        # cause, so keep the caller's output clean.
         with (
             warnings.catch_warnings(),
             torch.no_grad(),
             contextlib.redirect_stdout(_io.StringIO()),
+            contextlib.redirect_stderr(_io.StringIO()),
             reuse_torchlib_registry(),
         ):
             warnings.simplefilter("ignore")
@@ -87,6 +91,7 @@ def _dynamic_shapes(io: IOSpec) -> dict[str, dict[int, Any]]:
 
 
 _REGISTRIES: dict[int, Any] = {}
+_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
 
 
 def _registration_module() -> Any | None:
@@ -103,7 +108,15 @@ def _cached_registry(build: Any, cls: type, opset_version: int) -> Any:
     translation table, which modelexport never passes, would add to the copy's lists)."""
     cached = _REGISTRIES.get(opset_version)
     if cached is None:
-        cached = _REGISTRIES[opset_version] = build(cls, opset_version)
+        # Building it warns once per torchvision operator when torchvision is absent, which is
+        # expected (modelexport does not use it): keep those warnings out of the user's terminal.
+        quiet = logging.getLogger(_REGISTRATION_LOGGER)
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            cached = _REGISTRIES[opset_version] = build(cls, opset_version)
+        finally:
+            quiet.setLevel(level)
     copy: Any = object.__new__(cls)
     copy.__dict__.update(cached.__dict__)
     copy.functions = {target: list(decomps) for target, decomps in cached.functions.items()}
