@@ -28,3 +28,25 @@ def zoo_dir():
     from modelexport.zoo import cached_build
 
     return cached_build
+
+
+@pytest.fixture(scope="session")
+def t5_classifier_dir(tmp_path_factory, zoo_dir) -> Path:
+    """The zoo's T5 with a sequence-classification head (T5ForSequenceClassification), which
+    ``torch.export`` cannot trace on transformers 4.x: it checks its end tokens in Python."""
+    import shutil
+
+    import torch
+    import transformers
+
+    src = zoo_dir("t5", "feature-extraction")
+    out = tmp_path_factory.mktemp("t5-classifier")
+    config = transformers.AutoConfig.from_pretrained(src)
+    config.architectures = ["T5ForSequenceClassification"]
+    config.num_labels = 3
+    torch.manual_seed(0)
+    transformers.T5ForSequenceClassification(config).eval().save_pretrained(out)
+    for f in src.iterdir():
+        if f.name not in ("config.json", "model.safetensors"):
+            shutil.copy(f, out / f.name)
+    return out

@@ -231,11 +231,11 @@ def test_zoo_list_and_build(workdir):
     assert_one_clear_line(err, "unknown zoo model")
 
 
-def test_a_dynamo_failure_is_one_line_naming_its_cause_without_torchs_output(zoo_dir, workdir):
+def test_a_dynamo_failure_is_one_line_naming_its_cause_without_torchs_output(t5_classifier_dir, workdir):
     # A fresh process, as a user runs it: torch's own log handlers write to the real stderr.
-    # torch.export prints the partial graph there when BART's data-dependent pooling stops it, and
+    # torch.export prints the partial graph there when T5's data-dependent pooling stops it, and
     # building the exporter's registry warns about every torchvision operator.
-    src = zoo_dir("bart", "text-classification")
+    src = t5_classifier_dir
     args = [
         sys.executable,
         "-m",
@@ -249,7 +249,7 @@ def test_a_dynamo_failure_is_one_line_naming_its_cause_without_torchs_output(zoo
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert_one_clear_line(
-        proc.stderr, "capture failed", "caused by GuardOnDataDependentSymNode", "modeling_bart.py"
+        proc.stderr, "capture failed", "caused by GuardOnDataDependentSymNode", "modeling_t5.py"
     )
     assert "def forward" not in proc.stdout + proc.stderr
     assert "torchvision" not in proc.stdout + proc.stderr

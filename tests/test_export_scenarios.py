@@ -147,15 +147,46 @@ def test_seq2seq_feature_extraction_takes_decoder_tokens_and_matches_pytorch(
     assert float(np.abs(actual - expected).max()) <= 1e-4
 
 
-def test_a_dynamo_capture_failure_names_its_cause_and_the_model_line(zoo_dir, tmp_path):
+def test_a_dynamo_capture_failure_names_its_cause_and_the_model_line(t5_classifier_dir, tmp_path):
     """torch.onnx wraps every failure as "step 1/3 failed"; the line says what failed and where."""
     from modelexport.errors import CaptureError
 
-    src = zoo_dir("bart", "text-classification")  # the head pools with a data-dependent mask
     with pytest.raises(CaptureError) as info:
-        run_export(str(src), tmp_path / "out", task="text-classification", exporter="dynamo")
+        run_export(str(t5_classifier_dir), tmp_path / "out", task="text-classification", exporter="dynamo")
     message = info.value.message
     assert "\n" not in message
     assert "step 1/3 of exporting the model to ONNX; caused by GuardOnDataDependentSymNode" in message
-    assert "(at transformers/models/bart/modeling_bart.py:" in message
+    assert "(at transformers/models/t5/modeling_t5.py:" in message
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("backend", ["dynamo", "torchscript"])
+def test_bart_classifier_exports_with_dynamo_through_a_traceable_pooling(zoo_dir, tmp_path, backend):
+    """BART's head pools at </s> with a data-dependent mask torch.export cannot trace (transformers
+    4.x); dynamo traces a replacement that gathers the last </s>, recorded in the metadata, and the
+    graph matches the unpatched model. TorchScript traces the original."""
+    import onnxruntime as ort
+
+    from modelexport.backends.patches import traceable
+    from modelexport.loading import load
+
+    src = zoo_dir("bart", "text-classification")
+    out, status = run_export(str(src), tmp_path / "out", task="text-classification", exporter=backend)
+    assert status.verification is not None and status.verification["ok"] is True
+    meta = json.loads((out / "export_metadata.json").read_text())
+    model = load(str(src), "text-classification").model
+    with traceable(model) as patches:
+        pass
+    expected_patches = patches if backend == "dynamo" else []
+    assert meta["model_patches"] == expected_patches
+    if transformers.__version__.startswith("4."):
+        assert patches == ["BartForSequenceClassification.forward: end-of-sequence pooling by gather"]
+    assert "forward" not in vars(model)  # the model is left as it was
+    # Two </s> in every row, the last at a different place per row: pooling must take the last.
+    ids = torch.tensor([[0, 9, 2, 11, 12, 2, 1, 1], [0, 13, 14, 2, 15, 16, 17, 2]])
+    mask = (ids != 1).long()
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask).logits.numpy()
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    assert float(np.abs(actual - expected).max()) <= 1e-4

@@ -83,6 +83,8 @@ class ExportStatus:
     hierarchy: dict[str, Any] | None = None
     # With ``exporter="auto"``: why the first backend was given up (``None`` when it worked).
     fallback_from: str | None = None
+    # Model code replaced by a traceable equivalent while capturing (modelexport.backends.patches).
+    patches: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,7 @@ def _metadata(
         "model_type": getattr(loaded.config, "model_type", None),
         "exporter": status.exporter,
         "exporter_fallback_from": status.fallback_from,
+        "model_patches": status.patches,
         "opset": opset,
         "clean_onnx": clean_onnx,
         "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -250,6 +253,7 @@ def _run_one_backend(
             # The reference is taken before tracing, from the model as the user has it.
             reference = _reference(module, check_inputs, io, status)
             captured = capture_graph(backend, module, trace_inputs, io, opset, out)
+            status.patches = list(captured.patches)
             name_dynamic_axes(captured.proto, io)
         with _stage(status, "tag", progress):
             status.hierarchy = _tag(captured.proto, module, backend.name, clean_onnx, out, captured.scopes)

@@ -38,12 +38,14 @@ class Captured:
     in the graph itself (TorchScript), else ``None``. ``weights``: initializers of ``proto`` that
     are placeholders (name, shape, type, no data) with their bytes still in these tensors; write
     the model with :func:`modelexport.packaging.save_onnx`, or :func:`modelexport.wire.materialize`
-    it first to use ``proto`` on its own.
+    it first to use ``proto`` on its own. ``patches``: model code the backend replaced with a
+    traceable equivalent while capturing (:mod:`modelexport.backends.patches`).
     """
 
     proto: onnx.ModelProto
     scopes: TorchScriptScopes | None = None
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    patches: tuple[str, ...] = ()
 
     def standalone(self) -> onnx.ModelProto:
         """``proto`` with every weight copied in (for tests and tools that need a whole model)."""

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from ..inputs import IOSpec
-from .base import BackendName, Captured
+from .base import WRAPPER_ATTRIBUTE, BackendName, Captured
+from .patches import traceable
 
 
 class DynamoBackend:
@@ -45,6 +46,7 @@ class DynamoBackend:
             contextlib.redirect_stdout(_io.StringIO()),
             contextlib.redirect_stderr(_io.StringIO()),
             reuse_torchlib_registry(),
+            traceable(getattr(module, WRAPPER_ATTRIBUTE, module)) as patches,
         ):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
@@ -61,7 +63,7 @@ class DynamoBackend:
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
         # The graph and its module scopes are already in memory: no file round trip.
-        return Captured(program.model_proto)
+        return Captured(program.model_proto, patches=tuple(patches))
 
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.

@@ -1,0 +1,78 @@
+"""Traceable replacements for model code ``torch.export`` cannot trace, applied only while the
+dynamo backend captures (TorchScript traces the original code as it is).
+
+Each replacement computes what the original computes wherever the original runs; the verify stage
+checks the exported graph against the unpatched model at another shape, so a replacement that drifted
+from the original would fail the export, not pass silently.
+
+- **End-of-sequence pooling of encoder-decoder classifiers** (BART, mBART, PLBart, MVP, LED,
+  BigBird-Pegasus ``*ForSequenceClassification`` in transformers 4.x). The head checks in Python that
+  every row has as many ``</s>`` as the others (``len(torch.unique_consecutive(...)) > 1``) and pools
+  with a boolean mask, whose size depends on the data; ``torch.export`` stops at both. Where the
+  original runs, every row has the same number of ``</s>`` and it pools at the last one, which is what
+  the replacement gathers directly. transformers 5 made the head traceable itself; it is left alone
+  there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+# The construct torch.export cannot trace, as transformers 4.x writes it.
+_UNTRACEABLE_EOS_CHECK = "len(torch.unique_consecutive("
+# What the ExportWrapper passes besides the inputs; anything else the replacement cannot honour.
+_WRAPPER_KEYWORDS = frozenset({"use_cache", "return_dict"})
+
+
+def _has_untraceable_eos_pooling(model: torch.nn.Module) -> bool:
+    config = getattr(model, "config", None)
+    if not getattr(config, "is_encoder_decoder", False):
+        return False
+    if not isinstance(getattr(model, "classification_head", None), torch.nn.Module):
+        return False
+    if not isinstance(getattr(model, "model", None), torch.nn.Module):
+        return False
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return False
+    return _UNTRACEABLE_EOS_CHECK in source
+
+
+def _eos_pooled_forward(
+    self: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
+) -> Any:
+    """The classifier's forward with the last ``</s>`` of each row gathered, not masked out."""
+    from transformers.modeling_outputs import Seq2SeqSequenceClassifierOutput
+
+    unexpected = sorted(k for k, v in kwargs.items() if v is not None and k not in _WRAPPER_KEYWORDS)
+    if unexpected:
+        raise TypeError(f"the traceable {type(self).__name__}.forward does not take {unexpected}")
+    outputs = self.model(input_ids, attention_mask=attention_mask, use_cache=False, return_dict=True)
+    hidden = outputs[0]
+    is_eos = input_ids.eq(self.config.eos_token_id).to(hidden.device)
+    positions = torch.arange(input_ids.shape[-1], device=hidden.device)
+    last_eos = (is_eos.to(torch.long) * positions).argmax(dim=-1)
+    pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_eos]
+    return Seq2SeqSequenceClassifierOutput(logits=self.classification_head(pooled))
+
+
+@contextlib.contextmanager
+def traceable(model: torch.nn.Module) -> Iterator[list[str]]:
+    """While active, ``model`` (the Hugging Face model, not the export wrapper) runs the traceable
+    replacements that apply to it; yields what was replaced, for the record."""
+    applied: list[str] = []
+    if _has_untraceable_eos_pooling(model):
+        model.forward = types.MethodType(_eos_pooled_forward, model)
+        applied.append(f"{type(model).__name__}.forward: end-of-sequence pooling by gather")
+    try:
+        yield applied
+    finally:
+        if applied:
+            del model.forward
