@@ -198,6 +198,28 @@ def test_markdown_escapes_pipes_inside_table_cells():
     assert "e\\|x" in text and "2\\|13" in text
 
 
+def test_an_export_failure_is_listed_without_the_source_path_the_row_already_names():
+    error = (
+        "'/root/.cache/modelexport/zoo/0a1b/gpt2-text-classification' (text-classification, dynamo): "
+        "ConversionError: Failed to convert; caused by TypeError: int() argument. Fix: try --exporter torchscript."
+    )
+    row = Row(
+        case_id="gpt2-text-classification-dynamo",
+        env="e",
+        model="gpt2",
+        task="text-classification",
+        backend="dynamo",
+        exporter="modelexport",
+        export=ExportOutcome(ok=False, error_type="CaptureError", error=error),
+    )
+    assert row.failure() == (
+        "export",
+        "CaptureError: ConversionError: Failed to convert; caused by TypeError: int() argument. "
+        "Fix: try --exporter torchscript.",
+    )
+    assert "/root/.cache" not in render_markdown(merge([row]))
+
+
 def test_html_is_self_contained(results):
     page = render_html(results)
     assert not re.search(r"https?://|<link\b|\bsrc=|@import|url\(", page)

@@ -54,7 +54,7 @@ class ModelExportError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
-        super().__init__(f"{message} {hint}".strip() if hint else message)
+        super().__init__(f"{message} Fix: {hint}" if hint else message)
 
     def one_line(self) -> str:
         """The single line the CLI prints: stage, what happened, what to do."""

@@ -115,8 +115,12 @@ def _generative(task: str) -> bool:
     return is_generative_task(task)
 
 
+# An export error ends with its cause (modelexport.errors.root_cause): keep room for it.
+ERROR_LIMIT = 600
+
+
 def _failed(error: BaseException, prefix: str = "") -> tuple[str, str]:
-    return type(error).__name__, prefix + first_line(error)
+    return type(error).__name__, prefix + first_line(error, ERROR_LIMIT)
 
 
 def run_cell(spec: CellSpec) -> Row:
