@@ -182,14 +182,25 @@ def test_markdown_summary_counts_statuses(results):
     )
 
 
-def test_markdown_escapes_pipes_inside_table_cells():
-    row = Row(
-        case_id="m-t-torchscript",
-        env="e|x",
-        model="m",
-        task="t",
-        backend="torchscript",
+def _row(model: str, task: str, backend: str, env: str = "e", **checks: object) -> Row:
+    """One hand-made row of ours (``checks``: export, ort_parity, versions, ...)."""
+    return Row(
+        case_id=f"{model}-{task}-{backend}",
+        env=env,
+        model=model,
+        task=task,
+        backend=backend,
         exporter="modelexport",
+        **checks,  # type: ignore[arg-type]
+    )
+
+
+def test_markdown_escapes_pipes_inside_table_cells():
+    row = _row(
+        "m",
+        "t",
+        "torchscript",
+        env="e|x",
         export=ExportOutcome(ok=True),
         ort_parity=ParityCheck(ok=True, max_abs_diff={"y": 0.0}),
         versions={"torch": "2|13"},
@@ -203,15 +214,7 @@ def test_an_export_failure_is_listed_without_the_source_path_the_row_already_nam
         "'/root/.cache/modelexport/zoo/0a1b/gpt2-text-classification' (text-classification, dynamo): "
         "ConversionError: Failed to convert; caused by TypeError: int() argument. Fix: try --exporter torchscript."
     )
-    row = Row(
-        case_id="gpt2-text-classification-dynamo",
-        env="e",
-        model="gpt2",
-        task="text-classification",
-        backend="dynamo",
-        exporter="modelexport",
-        export=ExportOutcome(ok=False, error_type="CaptureError", error=error),
-    )
+    row = _row("gpt2", "text-classification", "dynamo", export=ExportOutcome(False, "CaptureError", error))
     assert row.failure() == (
         "export",
         "CaptureError: ConversionError: Failed to convert; caused by TypeError: int() argument. "
