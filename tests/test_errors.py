@@ -36,3 +36,17 @@ def test_an_error_raised_without_a_cause_has_none():
             raise RuntimeError("outer") from None
     except RuntimeError as e:
         assert root_cause(e) is None  # implicit context is not a cause
+
+
+def test_a_cell_records_an_export_error_without_the_model_path_so_the_cause_fits():
+    from modelexport.errors import CaptureError, subject
+    from modelexport.report.cell import ERROR_LIMIT, _failed
+
+    where = subject("/root/.cache/modelexport/zoo/" + "d" * 500 + "/t5", "text-classification", "dynamo")
+    error = CaptureError(
+        f"{where}: TorchExportError: step 1/3; caused by Guard: u0 (at modeling_t5.py:9 in forward)."
+    )
+    kind, message = _failed(error)
+    assert kind == "CaptureError"
+    assert message == "TorchExportError: step 1/3; caused by Guard: u0 (at modeling_t5.py:9 in forward)."
+    assert len(where) < ERROR_LIMIT < len(where) + len(message)  # it would not fit behind the path

@@ -67,10 +67,8 @@ def _loaded(zoo_dir, name: str, task: str = "feature-extraction"):
 def test_t5_and_marian_need_decoder_inputs_bart_and_bert_do_not(zoo_dir):
     from modelexport.inputs import needs_decoder_inputs
 
-    needs = {
-        n: needs_decoder_inputs(_loaded(zoo_dir, n).model, _loaded(zoo_dir, n).task)
-        for n in ("t5", "marian", "bart", "bert")
-    }
+    loaded = {n: _loaded(zoo_dir, n) for n in ("t5", "marian", "bart", "bert")}
+    needs = {n: needs_decoder_inputs(m.model, m.task) for n, m in loaded.items()}
     assert needs == {"t5": True, "marian": True, "bart": False, "bert": False}
 
 
@@ -96,3 +94,30 @@ def test_seq2seq_feature_extraction_is_named_as_optimum_names_it(zoo_dir):
     # BART keeps the encoder-only inputs it takes in PyTorch (and in ORTModelForFeatureExtraction).
     bart = _loaded(zoo_dir, "bart")
     assert build_io_spec(bart.model, bart.task, bart.tokenizer).input_names == ["input_ids", "attention_mask"]
+
+
+class _EncoderDecoder(torch.nn.Module):
+    """A stand-in whose forward fails as told: without decoder tokens, or always."""
+
+    def __init__(self, fails: str) -> None:
+        super().__init__()
+        self.config = transformers.PretrainedConfig(is_encoder_decoder=True, vocab_size=30)
+        self.fails = fails
+
+    def forward(self, input_ids, attention_mask=None, decoder_input_ids=None):
+        if self.fails == "always":
+            raise RuntimeError("shape mismatch in the encoder")
+        if decoder_input_ids is None:
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        return input_ids
+
+
+def test_only_a_model_that_runs_once_given_decoder_tokens_is_said_to_need_them():
+    from modelexport.inputs import needs_decoder_inputs
+    from modelexport.tasks import get_task
+
+    task = get_task("feature-extraction")
+    assert needs_decoder_inputs(_EncoderDecoder("without-decoder-tokens"), task) is True
+    # A model that fails either way is left alone: the reference run reports its real error.
+    assert needs_decoder_inputs(_EncoderDecoder("always"), task) is False
+    assert needs_decoder_inputs(_EncoderDecoder("without-decoder-tokens"), get_task("fill-mask")) is False

@@ -23,6 +23,20 @@ def first_line(error: object, limit: int | None = None) -> str:
     return ""
 
 
+def subject(source: object, task: str | None, backend: str | None = None) -> str:
+    """How an error names what failed: ``'<source>' (<task>, <backend>)``."""
+    what = ", ".join(x for x in (task or "task not yet known", backend) if x)
+    return f"'{source}' ({what})"
+
+
+_SUBJECT = re.compile(r"^'[^']*' \([^()]*\): ")
+
+
+def without_subject(message: str) -> str:
+    """``message`` without its leading :func:`subject` (for records that name the model already)."""
+    return _SUBJECT.sub("", message)
+
+
 # torch.export names the model source line behind a failed guard: "Caused by: (file.py:12 in forward)".
 _SOURCE_LINE = re.compile(r"Caused by: \(([^()]+)\)")
 
@@ -58,10 +72,7 @@ class ModelExportError(Exception):
 
     def one_line(self) -> str:
         """The single line the CLI prints: stage, what happened, what to do."""
-        text = f"{self.stage} failed: {self.message}"
-        if self.hint:
-            text += f" Fix: {self.hint}"
-        return " ".join(text.split())
+        return " ".join(f"{self.stage} failed: {self}".split())
 
 
 class UserInputError(ModelExportError):

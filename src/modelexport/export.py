@@ -28,6 +28,7 @@ from .errors import (
     VerifyError,
     first_line,
     root_cause,
+    subject,
 )
 from .generative import export_generative, is_generative_task
 from .hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
@@ -116,7 +117,7 @@ def _stage(status: ExportStatus, name: Stage, progress: ProgressCallback | None)
         if cause:
             detail = f"{detail.rstrip('.')}; caused by {cause.rstrip('.')}."
         result.status, result.message = "failed", detail
-        where = f"'{status.source}' ({status.task or 'task not yet known'}, {status.exporter})"
+        where = subject(status.source, status.task, status.exporter)
         other = "dynamo" if status.exporter == "torchscript" else "torchscript"
         hint = f"try --exporter {other}." if name == "capture" else None
         raise _STAGE_ERRORS[name](f"{where}: {detail}", hint=hint) from e
@@ -187,7 +188,7 @@ def _reference(module: Any, inputs: dict[str, Any], io: IOSpec, status: ExportSt
     except Exception as e:
         shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items())
         raise ModelRunError(
-            f"'{status.source}' ({status.task}): PyTorch itself fails on synthetic inputs ({shapes}): "
+            f"{subject(status.source, status.task)}: PyTorch itself fails on synthetic inputs ({shapes}): "
             f"{type(e).__name__}: {first_line(e)}",
             hint="the model needs inputs this task does not provide; check --task.",
         ) from e
@@ -264,7 +265,7 @@ def _run_one_backend(
             shapes = {k: list(v.shape) for k, v in check_inputs.items()}
             result: Verification = compare_outputs(reference, actual, shapes, atol=atol, rtol=rtol)
             status.verification = result.to_json()
-            result.raise_if_failed(f"'{model_name_or_path}' ({loaded.task.name}, {backend.name})")
+            result.raise_if_failed(subject(model_name_or_path, loaded.task.name, backend.name))
         with _stage(status, "package", progress):
             saved = save_configs(loaded, out) if with_config else []
             write_json(out / METADATA_FILE, _metadata(loaded, io, status, opset, clean_onnx, saved))

@@ -86,30 +86,40 @@ def _text_input_names(model: torch.nn.Module, tokenizer: Any | None) -> list[str
     return names
 
 
-def _probe_token_id(config: Any) -> int:
-    vocab = int(getattr(config, "vocab_size", None) or 100)
+def ordinary_token_floor(vocab: int) -> int:
+    """The lowest id synthetic inputs use: ids below it are special tokens in most vocabularies."""
     return min(5, vocab - 1)
 
 
 def needs_decoder_inputs(model: torch.nn.Module, task: TaskSpec) -> bool:
     """Does this encoder-decoder, asked for ``feature-extraction``, need ``decoder_input_ids`` fed?
 
-    BART derives them from ``input_ids`` when none are passed; T5, Marian and Pegasus raise. Which
-    kind a model is shows only when it runs, so it is run once on four tokens, without them.
+    BART derives them from ``input_ids`` when none are passed; T5, Marian and Pegasus raise, each in
+    its own words. Which kind a model is shows only when it runs, so it is run on four tokens: it
+    needs them if it fails without decoder tokens and runs with them. A model that fails either way
+    is left as it is, for the reference run to report. Costs up to two forward passes at 1 x 4, and
+    only for encoder-decoders asked for feature-extraction.
     """
     config = getattr(model, "config", None)
     if task.name != "feature-extraction" or not getattr(config, "is_encoder_decoder", False):
         return False
-    if "decoder_input_ids" not in _forward_params(model):
+    params = _forward_params(model)
+    if "decoder_input_ids" not in params:
         return False
-    ids = torch.full((1, 4), _probe_token_id(config), dtype=torch.long)
-    extra = {"use_cache": False} if "use_cache" in _forward_params(model) else {}
-    try:
-        with torch.no_grad():
-            model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra)
-    except ValueError:  # what transformers raises for missing decoder inputs
+    ids = torch.full((1, 4), ordinary_token_floor(int(getattr(config, "vocab_size", 100) or 100)))
+    feed: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if "use_cache" in params:
+        feed["use_cache"] = False
+
+    def runs(**extra: Any) -> bool:
+        try:
+            with torch.no_grad():
+                model(**feed, **extra)
+        except Exception:
+            return False
         return True
-    return False
+
+    return not runs() and runs(decoder_input_ids=ids)
 
 
 _ENCODER_AXES: Axes = {0: "batch_size", 1: "encoder_sequence_length"}
@@ -211,7 +221,7 @@ def _text_tensors(
     end = _token_id(sources, "sep_token_id", "eos_token_id")
     pad = _token_id(sources, "pad_token_id")
     special = {i for i in (start, end, pad) if i is not None and i < vocab}
-    low = min(5, vocab - 1)
+    low = ordinary_token_floor(vocab)
     ids = torch.randint(low, vocab, shape, generator=gen)
     ordinary = next((i for i in range(low, vocab) if i not in special), low)
     for token in special:  # ordinary positions never hold a special token by chance
@@ -240,7 +250,7 @@ def _text_tensors(
 def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> torch.Tensor:
     """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
     vocab = int(getattr(config, "vocab_size", None) or 100)
-    low = min(5, vocab - 1)
+    low = ordinary_token_floor(vocab)
     ids = torch.randint(low, vocab, (batch, length), generator=gen)
     sources = (config,)
     special = {i for i in (_token_id(sources, n) for n in ("eos_token_id", "pad_token_id")) if i is not None}
@@ -277,7 +287,8 @@ def make_inputs(
         encoder_names = [n for n in names if n != "decoder_input_ids"]
         tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen)
         if "decoder_input_ids" in names:
-            tensors["decoder_input_ids"] = _decoder_ids(batch, _DECODER_SEQUENCE[phase], config, gen)
+            length = min(_DECODER_SEQUENCE[phase], seq)  # within the decoder's positions too
+            tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
         return {n: tensors[n] for n in names}
     if kind == "audio":
         return {"input_values": torch.randn(batch, _AUDIO_SAMPLES[phase], generator=gen)}

@@ -26,17 +26,26 @@ import torch
 
 # The construct torch.export cannot trace, as transformers 4.x writes it.
 _UNTRACEABLE_EOS_CHECK = "len(torch.unique_consecutive("
+# Heads whose base model makes its own decoder tokens from ``input_ids`` (T5's head shifts them
+# itself before calling its base, so calling the base alone would not do).
+_EOS_POOLING_FAMILIES = frozenset({"bart", "mbart", "plbart", "mvp", "led", "bigbird_pegasus"})
+_NO_FORWARD = object()
 # What the ExportWrapper passes besides the inputs; anything else the replacement cannot honour.
 _WRAPPER_KEYWORDS = frozenset({"use_cache", "return_dict"})
 
 
+def _base(model: torch.nn.Module) -> Any:
+    """The encoder-decoder under the head: ``model.model``, ``model.led``, ... (``base_model_prefix``)."""
+    return getattr(model, getattr(model, "base_model_prefix", "") or "model", None)
+
+
 def _has_untraceable_eos_pooling(model: torch.nn.Module) -> bool:
     config = getattr(model, "config", None)
-    if not getattr(config, "is_encoder_decoder", False):
+    if getattr(config, "model_type", None) not in _EOS_POOLING_FAMILIES:
         return False
     if not isinstance(getattr(model, "classification_head", None), torch.nn.Module):
         return False
-    if not isinstance(getattr(model, "model", None), torch.nn.Module):
+    if not isinstance(_base(model), torch.nn.Module):
         return False
     try:
         source = inspect.getsource(type(model).forward)
@@ -54,7 +63,7 @@ def _eos_pooled_forward(
     unexpected = sorted(k for k, v in kwargs.items() if v is not None and k not in _WRAPPER_KEYWORDS)
     if unexpected:
         raise TypeError(f"the traceable {type(self).__name__}.forward does not take {unexpected}")
-    outputs = self.model(input_ids, attention_mask=attention_mask, use_cache=False, return_dict=True)
+    outputs = _base(self)(input_ids, attention_mask=attention_mask, use_cache=False, return_dict=True)
     hidden = outputs[0]
     is_eos = input_ids.eq(self.config.eos_token_id).to(hidden.device)
     positions = torch.arange(input_ids.shape[-1], device=hidden.device)
@@ -68,6 +77,7 @@ def traceable(model: torch.nn.Module) -> Iterator[list[str]]:
     """While active, ``model`` (the Hugging Face model, not the export wrapper) runs the traceable
     replacements that apply to it; yields what was replaced, for the record."""
     applied: list[str] = []
+    prior = vars(model).get("forward", _NO_FORWARD)  # a hook (accelerate) may have set one
     if _has_untraceable_eos_pooling(model):
         model.forward = types.MethodType(_eos_pooled_forward, model)
         applied.append(f"{type(model).__name__}.forward: end-of-sequence pooling by gather")
@@ -75,4 +85,7 @@ def traceable(model: torch.nn.Module) -> Iterator[list[str]]:
         yield applied
     finally:
         if applied:
-            del model.forward
+            if prior is _NO_FORWARD:
+                del model.forward
+            else:
+                model.forward = prior

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..inputs import ordinary_token_floor
 from . import compat
 from .layout import OnnxPart
 
@@ -28,7 +29,7 @@ _PAST = "past_key_values."
 
 
 def _tokens(batch: int, length: int, vocab: int, gen: torch.Generator) -> torch.Tensor:
-    return torch.randint(min(5, vocab - 1), vocab, (batch, length), generator=gen)
+    return torch.randint(ordinary_token_floor(vocab), vocab, (batch, length), generator=gen)
 
 
 def _padded_mask(batch: int, length: int, side: Literal["left", "right"]) -> torch.Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 
 from ..backends import Backend, BackendName, Captured, capture_graph
+from ..errors import subject
 from ..hierarchy import TorchScriptScopes, strip_node_metadata, tag_model
 from ..inputs import IOSpec, name_dynamic_axes
 from ..packaging import HIERARCHY_FILE, METADATA_FILE, save_configs, save_onnx, write_json
@@ -107,6 +108,7 @@ def export_generative(
         # The reference is taken before tracing, from the model as the user has it.
         references = pytorch_references(plan)
         captured = {p.file: _capture(p, plan, backend, opset, out) for p in plan.parts}
+        status.patches = list(dict.fromkeys(x for c in captured.values() for x in c.patches))
     with _stage(status, "tag", progress):
         summaries = {}
         for part in plan.parts:
@@ -118,7 +120,7 @@ def export_generative(
     with _stage(status, "verify", progress):
         result = verify_plan(plan, out, references, atol=atol, rtol=rtol)
         status.verification = result.to_json()
-        result.raise_if_failed(f"'{loaded.source}' ({loaded.task.name}, {backend.name})")
+        result.raise_if_failed(subject(loaded.source, loaded.task.name, backend.name))
     with _stage(status, "package", progress):
         if loaded.generation_config is None and getattr(loaded.model, "generation_config", None) is not None:
             loaded.generation_config = loaded.model.generation_config  # Optimum's generate() reads it

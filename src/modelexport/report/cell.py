@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import without_subject
 from .checks import onnx_bytes, probe_import, run_checks
 from .environment import current_commit, machine_info, package_versions, utc_now
 from .generative_checks import run_generative_checks
@@ -120,7 +121,8 @@ ERROR_LIMIT = 600
 
 
 def _failed(error: BaseException, prefix: str = "") -> tuple[str, str]:
-    return type(error).__name__, prefix + first_line(error, ERROR_LIMIT)
+    # Without the model's path first, so the limit is spent on the error and its cause.
+    return type(error).__name__, prefix + first_line(without_subject(str(error)), ERROR_LIMIT)
 
 
 def run_cell(spec: CellSpec) -> Row:

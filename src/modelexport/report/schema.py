@@ -7,12 +7,11 @@ A cell is (env, model, task, backend, exporter). Failures are data: every check 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ..errors import ModelExportError
+from ..errors import ModelExportError, without_subject
 from ..errors import first_line as _first_line
 
 SCHEMA_VERSION = 1
@@ -41,11 +40,6 @@ class ResultsSchemaError(ModelExportError):
     """A results record does not match this schema (wrong version, missing or malformed field)."""
 
     stage = "report"
-
-
-# How a ModelExportError names its model: "'<source>' (<task>, <backend>): ". A row names its
-# model, task and backend already; in a zoo run the source is a long cache path.
-_SOURCE_PREFIX = re.compile(r"^'[^']*' \([^()]*\): ")
 
 
 def first_line(text: object, limit: int = 300) -> str:
@@ -148,7 +142,8 @@ class Row:
         """(stage, message) of the first failing check, or ``None`` when nothing failed."""
         if not self.export.ok:
             kind = f"{self.export.error_type}: " if self.export.error_type else ""
-            message = _SOURCE_PREFIX.sub("", self.export.error or "no error message")
+            # The row names its model, task and backend; in a zoo run the source is a cache path.
+            message = without_subject(self.export.error or "no error message")
             return ("export", f"{kind}{message}")
         if self.files.ok is not True:
             return ("files", "missing: " + ", ".join(self.files.missing or ["(not checked)"]))

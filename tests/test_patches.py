@@ -1,0 +1,81 @@
+"""The dynamo backend's traceable replacements compute what the model's own code computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers
+
+from modelexport.backends.patches import traceable
+
+SMALL = {
+    "vocab_size": 40,
+    "d_model": 16,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "max_position_embeddings": 64,
+    "num_labels": 3,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "decoder_start_token_id": 2,
+}
+FAMILIES = {
+    "bart": (transformers.BartConfig, {}),
+    "mbart": (transformers.MBartConfig, {}),
+    "plbart": (transformers.PLBartConfig, {}),
+    "mvp": (transformers.MvpConfig, {}),
+    "led": (
+        transformers.LEDConfig,
+        {"max_encoder_position_embeddings": 64, "max_decoder_position_embeddings": 64, "attention_window": 4},
+    ),
+    "bigbird_pegasus": (transformers.BigBirdPegasusConfig, {"attention_type": "original_full"}),
+}
+UNTRACEABLE_HEAD = transformers.__version__.startswith("4.")  # transformers 5 fixed the head itself
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_eos_pooling_replacement_matches_the_original_head(family):
+    config_class, extra = FAMILIES[family]
+    config = config_class(**SMALL, **{k: v for k, v in extra.items() if k != "max_position_embeddings"})
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_config(config).eval()
+    # Two </s> (id 2) in every row, the last one at a different place in each.
+    ids = torch.tensor(
+        [[0, 9, 2, 11, 12, 2, 1, 1], [0, 13, 14, 2, 15, 16, 17, 2], [0, 2, 20, 21, 2, 1, 1, 1]]
+    )
+    mask = (ids != 1).long()
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        with traceable(model) as patches:
+            actual = model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True).logits
+    assert patches == (
+        [f"{type(model).__name__}.forward: end-of-sequence pooling by gather"] if UNTRACEABLE_HEAD else []
+    )
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+    assert "forward" not in vars(model)
+
+
+def test_a_forward_set_on_the_instance_before_is_put_back_even_after_an_error():
+    config = transformers.BartConfig(**SMALL)
+    model = transformers.BartForSequenceClassification(config).eval()
+
+    def hooked(*args, **kwargs):  # what accelerate's hooks do: an instance attribute
+        return "hooked"
+
+    model.forward = hooked
+    with pytest.raises(RuntimeError, match="inside"), traceable(model):
+        raise RuntimeError("inside")
+    assert model.forward is hooked
+
+
+def test_t5s_head_is_not_replaced():
+    """T5's head makes its decoder tokens before calling its base: the replacement would not do."""
+    config = transformers.T5Config(vocab_size=40, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    model = transformers.T5ForSequenceClassification(config).eval()
+    with traceable(model) as patches:
+        assert patches == []
