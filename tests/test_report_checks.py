@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+import transformers
 
 from modelexport.report.checks import Reference, check_files, compare, onnx_bytes, probe_import
 
@@ -65,3 +67,22 @@ def test_feed_derives_position_ids_as_pytorch_does_and_names_what_it_cannot_prov
     feed, missing = reference.feed(["input_ids", "position_ids", "past_key_values.0.key"])
     assert missing == ["past_key_values.0.key"]
     assert feed["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 2, 3]]
+
+
+def test_bart_reference_offers_the_decoder_tokens_bart_makes_itself_and_bert_none(zoo_dir):
+    """Optimum's BART feature-extraction export takes decoder_input_ids; the check feeds the ones
+    BART makes from input_ids when none are passed (shifted right), which give PyTorch's outputs."""
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    from modelexport.report.checks import pytorch_reference
+
+    bart = pytorch_reference(zoo_dir("bart", "feature-extraction"), "feature-extraction")
+    feed, missing = bart.feed(["input_ids", "attention_mask", "decoder_input_ids"])
+    assert missing == []
+    config = transformers.AutoConfig.from_pretrained(zoo_dir("bart", "feature-extraction"))
+    expected = shift_tokens_right(
+        bart.inputs["input_ids"], config.pad_token_id, config.decoder_start_token_id
+    )
+    assert torch.equal(feed["decoder_input_ids"], expected)
+    bert = pytorch_reference(zoo_dir("bert", "feature-extraction"), "feature-extraction")
+    assert bert.feed(["input_ids", "decoder_input_ids"])[1] == ["decoder_input_ids"]

@@ -8,8 +8,9 @@ than the traced one. Nothing here raises for a failed check: a failure is a reco
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,17 @@ DERIVED_INPUTS: Mapping[str, Any] = {"position_ids": _position_ids}
 
 @dataclass
 class Reference:
-    """PyTorch's outputs at the check inputs; ``error`` when they could not be computed."""
+    """PyTorch's outputs at the check inputs; ``error`` when they could not be computed.
+
+    ``derived``: inputs the model made for itself from ``inputs`` (BART's decoder tokens), checked
+    to give PyTorch's outputs when fed, for exports that take them as inputs.
+    """
 
     inputs: dict[str, Any]
     outputs: dict[str, np.ndarray]
     expected: tuple[str, ...]
     error: str | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def feed(self, names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
         """Inputs for ``names`` (derived ones included) and the names it cannot provide."""
@@ -93,6 +99,8 @@ class Reference:
         for name in names:
             if name in self.inputs:
                 feed[name] = self.inputs[name]
+            elif name in self.derived:
+                feed[name] = self.derived[name]
             elif name in DERIVED_INPUTS and "input_ids" in self.inputs:
                 feed[name] = DERIVED_INPUTS[name](self.inputs)
             else:
@@ -118,7 +126,37 @@ def pytorch_reference(source_dir: Path, task: str) -> Reference:
         return Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}")
     outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
     # The io spec's outputs, not the task's: some models keep more (CLIP keeps Optimum's four).
-    return Reference(inputs, outputs, tuple(io.output_names))
+    reference = Reference(inputs, outputs, tuple(io.output_names))
+    decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
+    if decoder_tokens is not None:
+        reference.derived["decoder_input_ids"] = decoder_tokens
+    return reference
+
+
+def _own_decoder_tokens(model: Any, inputs: Mapping[str, Any], without: Mapping[str, Any]) -> Any | None:
+    """The decoder tokens an encoder-decoder makes from ``input_ids`` when none are passed (BART
+    shifts them right with its modeling module's ``shift_tokens_right``), if feeding them gives
+    exactly the outputs PyTorch gave ``without`` them; else ``None``."""
+    import sys
+
+    import torch
+
+    config = getattr(model, "config", None)
+    if not getattr(config, "is_encoder_decoder", False) or "decoder_input_ids" in inputs:
+        return None
+    shift = getattr(sys.modules.get(type(model).__module__), "shift_tokens_right", None)
+    if shift is None or "input_ids" not in inputs:
+        return None
+    try:
+        params = inspect.signature(shift).parameters
+        options = {p: getattr(config, p) for p in ("pad_token_id", "decoder_start_token_id") if p in params}
+        tokens = shift(inputs["input_ids"], **options)
+        with torch.no_grad():
+            fed = model(**inputs, decoder_input_ids=tokens)
+    except Exception:
+        return None
+    same = all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor))
+    return tokens if same else None
 
 
 def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: float) -> ParityCheck:
