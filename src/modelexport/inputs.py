@@ -208,6 +208,20 @@ def _token_id(sources: tuple[Any, ...], *names: str) -> int | None:
     return None
 
 
+def _ordinary_ids(
+    shape: tuple[int, ...], vocab: int, special: set[int | None], gen: torch.Generator
+) -> torch.Tensor:
+    """Random token ids of ``shape`` at or above :func:`ordinary_token_floor`, none of them one of
+    the ``special`` ids (those drawn by chance are replaced by the lowest ordinary id)."""
+    special_ids = {i for i in special if i is not None and i < vocab}
+    low = ordinary_token_floor(vocab)
+    ids = torch.randint(low, vocab, shape, generator=gen)
+    ordinary = next((i for i in range(low, vocab) if i not in special_ids), low)
+    for token in special_ids:
+        ids[ids == token] = ordinary
+    return ids
+
+
 def _text_tensors(
     names: list[str], shape: tuple[int, ...], config: Any, tokenizer: Any | None, gen: torch.Generator
 ) -> dict[str, torch.Tensor]:
@@ -220,12 +234,7 @@ def _text_tensors(
     start = _token_id(sources, "cls_token_id", "bos_token_id")
     end = _token_id(sources, "sep_token_id", "eos_token_id")
     pad = _token_id(sources, "pad_token_id")
-    special = {i for i in (start, end, pad) if i is not None and i < vocab}
-    low = ordinary_token_floor(vocab)
-    ids = torch.randint(low, vocab, shape, generator=gen)
-    ordinary = next((i for i in range(low, vocab) if i not in special), low)
-    for token in special:  # ordinary positions never hold a special token by chance
-        ids[ids == token] = ordinary
+    ids = _ordinary_ids(shape, vocab, {start, end, pad}, gen)
     length = shape[-1]
     lengths = torch.full(shape[:-1], length, dtype=torch.long)
     if length > 4:
@@ -250,12 +259,9 @@ def _text_tensors(
 def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> torch.Tensor:
     """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
     vocab = int(getattr(config, "vocab_size", None) or 100)
-    low = ordinary_token_floor(vocab)
-    ids = torch.randint(low, vocab, (batch, length), generator=gen)
     sources = (config,)
-    special = {i for i in (_token_id(sources, n) for n in ("eos_token_id", "pad_token_id")) if i is not None}
-    for token in special:
-        ids[ids == token] = low
+    special = {_token_id(sources, "eos_token_id"), _token_id(sources, "pad_token_id")}
+    ids = _ordinary_ids((batch, length), vocab, special, gen)
     start = _token_id(sources, "decoder_start_token_id", "pad_token_id")
     if start is not None and start < vocab:
         ids[:, 0] = start

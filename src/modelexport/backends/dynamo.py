@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..inputs import IOSpec
+from ..inputs import IOSpec, TensorSpec
 from .base import WRAPPER_ATTRIBUTE, BackendName, Captured
 from .patches import traceable
 
@@ -181,8 +181,6 @@ def warm_dynamo_exporter(opset_version: int = DynamoBackend.default_opset) -> No
     matrix's fork server calls this so that no forked cell pays for it. The files of later exports
     are unchanged (tests/test_dynamo_registry.py).
     """
-    from ..inputs import IOSpec, TensorSpec
-
     io = IOSpec(
         inputs=(
             TensorSpec("input_ids", {0: "batch_size", 1: "sequence_length"}),

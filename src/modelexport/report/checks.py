@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,8 +138,6 @@ def _own_decoder_tokens(model: Any, inputs: Mapping[str, Any], without: Mapping[
     """The decoder tokens an encoder-decoder makes from ``input_ids`` when none are passed (BART
     shifts them right with its modeling module's ``shift_tokens_right``), if feeding them gives
     exactly the outputs PyTorch gave ``without`` them; else ``None``."""
-    import sys
-
     import torch
 
     config = getattr(model, "config", None)
