@@ -50,3 +50,26 @@ def t5_classifier_dir(tmp_path_factory, zoo_dir) -> Path:
         if f.name not in ("config.json", "model.safetensors"):
             shutil.copy(f, out / f.name)
     return out
+
+
+@pytest.fixture(scope="session")
+def vmap_classifier_dir(tmp_path_factory, zoo_dir) -> Path:
+    """A text classifier that pools with ``torch.vmap`` (tests/vmap_model.py), with the zoo BERT's
+    tokenizer: TorchScript's export of it fails verification, dynamo's passes."""
+    import torch
+    import transformers
+
+    from vmap_model import VmapPoolerConfig, VmapPoolerForSequenceClassification, register
+
+    register()
+    out = tmp_path_factory.mktemp("vmap-classifier")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(zoo_dir("bert", "text-classification"))
+    config = VmapPoolerConfig(
+        vocab_size=tokenizer.vocab_size,
+        num_labels=3,
+        architectures=[VmapPoolerForSequenceClassification.__name__],
+    )
+    torch.manual_seed(0)
+    VmapPoolerForSequenceClassification(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -92,24 +92,54 @@ def test_the_real_minilm_checkpoint_matches_pytorch_through_optimum(minilm_dir, 
     assert np.abs(got - reference).max() <= 1e-4
 
 
-def test_auto_exporter_falls_back_to_dynamo_exactly_when_torchscript_fails(zoo_dir, tmp_path):
-    from modelexport import CaptureError, VerifyError
+def test_auto_exporter_falls_back_to_dynamo_when_torchscript_fails_verification(
+    vmap_classifier_dir, tmp_path
+):
+    """TorchScript bakes the traced batch size into a vmap's graph; auto keeps dynamo's export instead
+    and records why TorchScript's was given up."""
+    from modelexport import VerifyError
 
-    src = str(zoo_dir("gpt2", "text-classification"))
-    try:
+    src = str(vmap_classifier_dir)
+    with pytest.raises(VerifyError) as torchscript:
         export_with_config(src, tmp_path / "ts", exporter="torchscript")
-        torchscript_error = None
-    except (CaptureError, VerifyError) as e:
-        torchscript_error = e
-        assert not (tmp_path / "ts").exists()
+    assert not (tmp_path / "ts").exists()
     out = export_with_config(src, tmp_path / "auto")  # exporter="auto" is the default
     meta = json.loads((out / "export_metadata.json").read_text())
-    assert meta["verification"]["ok"] is True
-    if torchscript_error is None:
-        assert (meta["exporter"], meta["exporter_fallback_from"]) == ("torchscript", None)
-    else:
-        assert meta["exporter"] == "dynamo"
-        assert torchscript_error.message in meta["exporter_fallback_from"]
+    assert (meta["exporter"], meta["verification"]["ok"]) == ("dynamo", True)
+    assert meta["exporter_fallback_from"].startswith("verify failed: ")
+    assert torchscript.value.message in meta["exporter_fallback_from"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2"])
+def test_torchscript_exports_decoder_classifiers_with_traceable_masks(zoo_dir, tmp_path, name):
+    """transformers >= 4.53 builds decoders' masks with torch.vmap, which TorchScript cannot trace: its
+    export builds them by broadcasting, records that, matches PyTorch, and auto needs no dynamo."""
+    src = str(zoo_dir(name, "text-classification"))
+    out = export_with_config(src, tmp_path / "out")  # auto
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert (meta["exporter"], meta["exporter_fallback_from"], meta["verification"]["ok"]) == (
+        "torchscript",
+        None,
+        True,
+    )
+    uses_vmap_masks = _has_masking_utils()
+    expected = ["transformers masking_utils 'sdpa' mask: built by broadcasting, not torch.vmap"]
+    assert meta["model_patches"] == (expected if uses_vmap_masks else [])
+
+
+def _has_masking_utils() -> bool:
+    try:
+        import transformers.masking_utils  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_torchscript_records_no_patch_for_a_model_without_decoder_masks(zoo_dir, tmp_path):
+    out = export_with_config(
+        str(zoo_dir("bert", "text-classification")), tmp_path / "out", exporter="torchscript"
+    )
+    assert json.loads((out / "export_metadata.json").read_text())["model_patches"] == []
 
 
 @pytest.mark.parametrize("backend", ["torchscript", "dynamo"])

@@ -1,4 +1,4 @@
-"""The dynamo backend's traceable replacements compute what the model's own code computes."""
+"""The traceable replacements (modelexport.backends.patches) compute what the originals compute."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from modelexport.backends.patches import traceable
+from modelexport.backends.patches import traceable, traceable_masks
 
 SMALL = {
     "vocab_size": 40,
@@ -79,3 +79,44 @@ def test_t5s_head_is_not_replaced():
     model = transformers.T5ForSequenceClassification(config).eval()
     with traceable(model) as patches:
         assert patches == []
+
+
+def _masking_utils():
+    return pytest.importorskip(
+        "transformers.masking_utils", reason="transformers < 4.53 builds masks without vmap"
+    )
+
+
+@pytest.mark.parametrize("name", ["sdpa", "eager"])
+@pytest.mark.parametrize("kv_offset", [0, 3])
+def test_traceable_masks_build_the_masks_transformers_builds(name, kv_offset):
+    """Causal and padding masks, with and without a cache before the queries: equal to the originals."""
+    masking_utils = _masking_utils()
+    registry = masking_utils.ALL_MASK_ATTENTION_FUNCTIONS
+    original = registry[name]
+    batch, queries = 3, 4
+    kv_length = kv_offset + queries
+    padding = torch.ones(batch, kv_length, dtype=torch.long)
+    padding[1, :2] = 0  # left padding in one row
+    padding[2, -1] = 0
+    arguments = {
+        "batch_size": batch,
+        "cache_position": torch.arange(kv_offset, kv_offset + queries),
+        "kv_length": kv_length,
+        "attention_mask": padding.bool(),  # as create_causal_mask passes it
+    }
+    extra = {"allow_is_causal_skip": False} if name == "sdpa" else {}
+    expected = original(**arguments, **extra)
+    with traceable_masks() as applied:
+        assert registry[name] is not original
+        actual = registry[name](**arguments, **extra)
+    assert registry[name] is original  # restored
+    assert applied == [f"transformers masking_utils '{name}' mask: built by broadcasting, not torch.vmap"]
+    assert actual.dtype == expected.dtype
+    torch.testing.assert_close(actual, expected.expand_as(actual), rtol=0, atol=0)
+
+
+def test_traceable_masks_record_nothing_the_model_did_not_call():
+    with traceable_masks() as applied:
+        pass
+    assert applied == []

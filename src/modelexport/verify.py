@@ -105,7 +105,11 @@ def pytorch_outputs(
 def onnxruntime_outputs(onnx_path: Path, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # A failing run raises, and the error it raises is reported; ONNX Runtime's own log line of it
+    # would be a second, unformatted copy in the user's terminal (also when auto then succeeds).
+    options.log_severity_level = 4
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feed = {i.name: np.asarray(inputs[i.name]) for i in session.get_inputs()}
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, feed), strict=True))

@@ -1,17 +1,23 @@
-"""Traceable replacements for model code ``torch.export`` cannot trace, applied only while the
-dynamo backend captures (TorchScript traces the original code as it is).
+"""Traceable replacements for model code an exporter cannot trace, applied only while it captures.
 
 Each replacement computes what the original computes wherever the original runs; the verify stage
 checks the exported graph against the unpatched model at another shape, so a replacement that drifted
-from the original would fail the export, not pass silently.
+from the original would fail the export, not pass silently. What the traced code actually ran of
+them is recorded (``Captured.patches`` -> ``model_patches`` in ``export_metadata.json``).
 
+- **Attention masks built with ``torch.vmap``** (:func:`traceable_masks`, TorchScript backend). From
+  transformers 4.53 on, ``masking_utils`` builds decoders' causal and padding masks with
+  ``torch.vmap``, which the TorchScript tracer cannot follow (``RuntimeError: unordered_map::at``).
+  While TorchScript captures, the registered ``sdpa`` and ``eager`` mask functions are replaced by ones
+  that build the same mask by broadcasting. ``torch.export`` traces ``vmap`` itself and keeps the
+  original.
 - **End-of-sequence pooling of encoder-decoder classifiers** (BART, mBART, PLBart, MVP, LED,
   BigBird-Pegasus ``*ForSequenceClassification`` in transformers 4.x). The head checks in Python that
   every row has as many ``</s>`` as the others (``len(torch.unique_consecutive(...)) > 1``) and pools
   with a boolean mask, whose size depends on the data; ``torch.export`` stops at both. Where the
   original runs, every row has the same number of ``</s>`` and it pools at the last one, which is what
   the replacement gathers directly. transformers 5 made the head traceable itself; it is left alone
-  there.
+  there. Dynamo backend (:func:`traceable`); TorchScript traces the original as it is.
 """
 
 from __future__ import annotations
@@ -19,10 +25,99 @@ from __future__ import annotations
 import contextlib
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+
+# --------------------------------------------------------------------------- attention masks
+
+
+def _broadcast_mask(
+    batch_size: int,
+    cache_position: torch.Tensor | None = None,
+    kv_length: int = 0,
+    kv_offset: int = 0,
+    mask_function: Callable[..., torch.Tensor] | None = None,
+    attention_mask: torch.Tensor | None = None,
+    q_length: int | None = None,
+    q_offset: Any = 0,
+    **_: Any,
+) -> torch.Tensor:
+    """``masking_utils.sdpa_mask`` by broadcasting instead of ``vmap``: a boolean ``(B, 1, Q, KV)`` mask.
+
+    Query positions come as ``cache_position`` (4.53 … 4.5x) or as ``q_length``/``q_offset`` (5.x); the
+    callers pass keywords. Never returns None (no ``is_causal`` shortcut): the traced graph must keep
+    the padding path.
+    """
+    from transformers.masking_utils import causal_mask_function
+
+    mask_fn: Callable[..., Any] = mask_function or causal_mask_function
+    if cache_position is None:
+        device = attention_mask.device if attention_mask is not None else None
+        # q_length stays whatever the caller computed it as: int() would freeze a traced size.
+        cache_position = torch.arange(q_length if q_length is not None else 0, device=device) + q_offset
+    device = cache_position.device
+    q_idx = cache_position[None, None, :, None]
+    kv_idx = torch.arange(kv_length, device=device)[None, None, None, :] + kv_offset
+    batch_idx = torch.arange(batch_size, device=device)[:, None, None, None]
+    head_idx = torch.zeros(1, 1, 1, 1, dtype=torch.long, device=device)
+    mask = mask_fn(batch_idx, head_idx, q_idx, kv_idx)
+    if attention_mask is not None:
+        padding = attention_mask.to(torch.bool)[:, kv_offset : kv_offset + kv_length]
+        mask = mask & padding[:, None, None, :]
+    return mask.expand(batch_size, 1, cache_position.shape[0], kv_length)
+
+
+def _broadcast_eager_mask(*args: Any, dtype: torch.dtype = torch.float32, **kwargs: Any) -> torch.Tensor:
+    """``masking_utils.eager_mask``: the boolean mask as an additive float mask."""
+    mask = _broadcast_mask(*args, **kwargs)
+    return torch.where(
+        mask, torch.tensor(0.0, dtype=dtype), torch.tensor(torch.finfo(dtype).min, dtype=dtype)
+    )
+
+
+_MASK_REPLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {
+    "sdpa": _broadcast_mask,
+    "eager": _broadcast_eager_mask,
+}
+
+
+def _recording(name: str, applied: list[str]) -> Callable[..., torch.Tensor]:
+    note = f"transformers masking_utils '{name}' mask: built by broadcasting, not torch.vmap"
+
+    def mask(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if note not in applied:
+            applied.append(note)
+        return _MASK_REPLACEMENTS[name](*args, **kwargs)
+
+    return mask
+
+
+@contextlib.contextmanager
+def traceable_masks() -> Iterator[list[str]]:
+    """While active, transformers' ``sdpa`` and ``eager`` mask functions build their masks by
+    broadcasting instead of ``torch.vmap``; yields what the traced code called of them. Restored on
+    exit; nothing happens before transformers 4.53, whose masks are traceable as they are."""
+    applied: list[str] = []
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        yield applied
+        return
+    registry = masking_utils.ALL_MASK_ATTENTION_FUNCTIONS
+    originals = {name: registry[name] for name in _MASK_REPLACEMENTS if name in registry}
+    for name in _MASK_REPLACEMENTS:
+        registry.register(name, _recording(name, applied))
+    try:
+        yield applied
+    finally:
+        for name, fn in originals.items():
+            registry.register(name, fn)
+
+
+# --------------------------------------------------------------------------- end-of-sequence pooling
+
 
 # The construct torch.export cannot trace, as transformers 4.x writes it.
 _UNTRACEABLE_EOS_CHECK = "len(torch.unique_consecutive("

@@ -1,5 +1,8 @@
 """The TorchScript exporter (``torch.onnx.export(dynamo=False)``): fast, mature, deprecated upstream.
 
+Decoders' attention masks (transformers >= 4.53 builds them with ``torch.vmap``, which the tracer
+cannot follow) are built by broadcasting while it captures (:func:`~.patches.traceable_masks`).
+
 The graph is exported without its weights (``export_params=False``), which spares the exporter
 copying every weight into a protobuf it then serialises; the weights are put back as initializers
 whose bytes stay in the model's own tensors until the one write (:mod:`modelexport.wire`).
@@ -23,6 +26,7 @@ from ..hierarchy.capture import (
 from ..inputs import IOSpec
 from ..wire import can_defer, placeholder
 from .base import INLINE_WEIGHT_LIMIT, BackendName, Captured, weight_bytes
+from .patches import traceable_masks
 
 
 class _Sink:
@@ -72,6 +76,14 @@ class TorchScriptBackend:
         scratch: Path,
     ) -> Captured:
         """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``)."""
+        with traceable_masks() as patches:
+            captured = self._capture(module, inputs, io, opset, scratch)
+        captured.patches = tuple(patches)
+        return captured
+
+    def _capture(
+        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, opset: int, scratch: Path
+    ) -> Captured:
         if weight_bytes(module) > INLINE_WEIGHT_LIMIT:
             # Past protobuf's in-memory limit: the exporter writes external data next to a file.
             path = scratch / "captured.onnx"

@@ -6,7 +6,9 @@ Three things changed across the versions the matrix covers (4.48 … 5.x):
   lists (< 4.56) or with ``layers[i].keys/.values`` (>= 4.56), ``EncoderDecoderCache`` around two of
   them; ``from_legacy_cache`` is gone in 5.x, but ``DynamicCache()`` + ``update()`` works in all;
 * mask creation: from 4.53 on, ``masking_utils`` builds masks with ``torch.vmap``, which the
-  TorchScript tracer cannot follow; during export a broadcasting equivalent is registered instead;
+  TorchScript tracer cannot follow; during export a broadcasting equivalent is registered instead
+  (:func:`modelexport.backends.patches.traceable_masks`, which the TorchScript backend applies to
+  every export);
 * ``DynamicLayer.update`` (>= 4.56) concatenates onto an empty placeholder on first use, which the
   TorchScript tracer records as a dangling constant; during export the first update assigns.
 """
@@ -14,10 +16,12 @@ Three things changed across the versions the matrix covers (4.48 … 5.x):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+
+from ..backends.patches import traceable_masks
 
 Tensors = tuple[torch.Tensor, ...]
 
@@ -86,68 +90,6 @@ def flatten_cache(cache: Any, *, self_attention_only: bool = False) -> Tensors:
 # --------------------------------------------------------------------------- export-time patches
 
 
-def _broadcast_mask(
-    batch_size: int,
-    cache_position: torch.Tensor | None = None,
-    kv_length: int = 0,
-    kv_offset: int = 0,
-    mask_function: Callable[..., torch.Tensor] | None = None,
-    attention_mask: torch.Tensor | None = None,
-    q_length: int | None = None,
-    q_offset: Any = 0,
-    **_: Any,
-) -> torch.Tensor:
-    """``masking_utils.sdpa_mask`` by broadcasting instead of ``vmap``: a boolean ``(B, 1, Q, KV)`` mask.
-
-    Query positions come as ``cache_position`` (4.53 … 4.5x) or as ``q_length``/``q_offset`` (5.x); the
-    callers pass keywords. Never returns None (no ``is_causal`` shortcut): the traced graph must keep
-    the padding path.
-    """
-    from transformers.masking_utils import causal_mask_function
-
-    mask_fn: Callable[..., Any] = mask_function or causal_mask_function
-    if cache_position is None:
-        device = attention_mask.device if attention_mask is not None else None
-        # q_length stays whatever the caller computed it as: int() would freeze a traced size.
-        cache_position = torch.arange(q_length if q_length is not None else 0, device=device) + q_offset
-    device = cache_position.device
-    q_idx = cache_position[None, None, :, None]
-    kv_idx = torch.arange(kv_length, device=device)[None, None, None, :] + kv_offset
-    batch_idx = torch.arange(batch_size, device=device)[:, None, None, None]
-    head_idx = torch.zeros(1, 1, 1, 1, dtype=torch.long, device=device)
-    mask = mask_fn(batch_idx, head_idx, q_idx, kv_idx)
-    if attention_mask is not None:
-        padding = attention_mask.to(torch.bool)[:, kv_offset : kv_offset + kv_length]
-        mask = mask & padding[:, None, None, :]
-    return mask.expand(batch_size, 1, cache_position.shape[0], kv_length)
-
-
-def _broadcast_eager_mask(*args: Any, dtype: torch.dtype = torch.float32, **kwargs: Any) -> torch.Tensor:
-    """``masking_utils.eager_mask``: the boolean mask as an additive float mask."""
-    mask = _broadcast_mask(*args, **kwargs)
-    return torch.where(
-        mask, torch.tensor(0.0, dtype=dtype), torch.tensor(torch.finfo(dtype).min, dtype=dtype)
-    )
-
-
-@contextlib.contextmanager
-def _traceable_masks() -> Iterator[None]:
-    try:
-        from transformers import masking_utils
-    except ImportError:  # < 4.53: masks are built by traceable code already
-        yield
-        return
-    registry = masking_utils.ALL_MASK_ATTENTION_FUNCTIONS
-    originals = {name: registry[name] for name in ("sdpa", "eager") if name in registry}
-    registry.register("sdpa", _broadcast_mask)
-    registry.register("eager", _broadcast_eager_mask)
-    try:
-        yield
-    finally:
-        for name, fn in originals.items():
-            registry.register(name, fn)
-
-
 def _assigning_update(
     self: Any, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,14 +105,23 @@ def _assigning_update(
     return self.keys, self.values
 
 
+_DYNAMIC_LAYER_PATCH = "DynamicLayer.update: the first update assigns, not concatenates onto a placeholder"
+
+
 @contextlib.contextmanager
-def _traceable_dynamic_layer() -> Iterator[None]:
+def _traceable_dynamic_layer(applied: list[str]) -> Iterator[None]:
     layer_cls = getattr(__import__("transformers.cache_utils", fromlist=["x"]), "DynamicLayer", None)
     if layer_cls is None:  # < 4.56
         yield
         return
     original = layer_cls.update
-    layer_cls.update = _assigning_update
+
+    def update(self: Any, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if _DYNAMIC_LAYER_PATCH not in applied:
+            applied.append(_DYNAMIC_LAYER_PATCH)
+        return _assigning_update(self, *args, **kwargs)
+
+    layer_cls.update = update
     try:
         yield
     finally:
@@ -178,7 +129,8 @@ def _traceable_dynamic_layer() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def export_patches() -> Iterator[None]:
-    """Everything tracing needs patched, restored on exit; models are left untouched."""
-    with _traceable_masks(), _traceable_dynamic_layer():
-        yield
+def export_patches() -> Iterator[list[str]]:
+    """Everything tracing needs patched, restored on exit; models are left untouched. Yields what the
+    traced code actually ran of the replacements, for the export's record (``model_patches``)."""
+    with traceable_masks() as applied, _traceable_dynamic_layer(applied):
+        yield applied

@@ -41,8 +41,9 @@ def _capture(part: OnnxPart, plan: Plan, backend: Backend, opset: int, out: Path
     feeds = plan.trace[part.file]
     traced = feeds["cached"] if "cached" in feeds else feeds["first"]
     inputs = {identifier(k): v for k, v in traced.items()}
-    with compat.export_patches():
+    with compat.export_patches() as patches:
         captured = capture_graph(backend, plan.wrappers[part.file], inputs, traced_io(part.io), opset, out)
+    captured.patches = tuple(dict.fromkeys((*captured.patches, *patches)))
     names = [*part.io.input_names, *part.io.output_names]
     rename_values(captured.proto.graph, {identifier(n): n for n in names})
     name_dynamic_axes(captured.proto, part.io)
