@@ -256,3 +256,35 @@ def test_short_commit_keeps_the_dirty_mark():
     assert short_commit("0123456789abcdef0123+dirty") == "0123456789ab+dirty"
     assert short_commit("0123456789abcdef0123") == "0123456789ab"
     assert short_commit(None) == "?"
+
+
+def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs(tmp_path):
+    """One env's rows and renders must not mark the next env's run dirty; any other change does."""
+    import subprocess
+
+    from modelexport.report.environment import current_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "matrix" / "results").mkdir(parents=True)
+    files = [
+        "src.py",
+        "matrix/RESULTS.md",
+        "matrix/results.json",
+        "matrix/index.html",
+        "matrix/results/e.jsonl",
+    ]
+    for name in files:
+        (tmp_path / name).write_text("v1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
+    for name in files[1:]:
+        (tmp_path / name).write_text("v2\n")
+    assert current_commit(tmp_path / "matrix") == sha
+    (tmp_path / "src.py").write_text("v2\n")
+    assert current_commit(tmp_path / "matrix") == f"{sha}+dirty"

@@ -39,11 +39,21 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+# What a matrix run writes into the checkout, relative to its top: results and the rendered files.
+MATRIX_OUTPUTS = (
+    "matrix/results",
+    "matrix/RESULTS.md",
+    "matrix/results.json",
+    "matrix/index.html",
+)
+
+
 def current_commit(cwd: str | Path | None = None) -> str | None:
     """The commit under test: ``MODELEXPORT_COMMIT`` or ``GITHUB_SHA`` if set, else ``git``.
 
     A work tree whose tracked files differ from that commit gets ``+dirty``: the rows then do not
-    describe the commit alone.
+    describe the commit alone. The matrix's own outputs (:data:`MATRIX_OUTPUTS`) do not count: one
+    env's rows and renders must not mark the next env's run, in the same checkout, as dirty.
     """
     for name in ("MODELEXPORT_COMMIT", "GITHUB_SHA"):
         if os.environ.get(name):
@@ -54,7 +64,8 @@ def current_commit(cwd: str | Path | None = None) -> str | None:
 
     try:
         head = git("rev-parse", "HEAD")
-        dirty = git("diff", "--quiet", "HEAD").returncode == 1
+        outputs = [f":(top,exclude){path}" for path in MATRIX_OUTPUTS]
+        dirty = git("diff", "--quiet", "HEAD", "--", ":(top)", *outputs).returncode == 1
     except (OSError, subprocess.SubprocessError):
         return None
     sha = head.stdout.strip()
