@@ -23,6 +23,7 @@ import torch
 from ..inputs import IOSpec, TensorSpec
 from .base import WRAPPER_ATTRIBUTE, BackendName, Captured
 from .patches import traceable
+from .translations import translation_table
 
 
 class DynamoBackend:
@@ -59,6 +60,7 @@ class DynamoBackend:
                 opset_version=opset,
                 optimize=True,
                 verbose=False,
+                custom_translation_table=translation_table(),
             )
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
@@ -106,8 +108,8 @@ def _registration_module() -> Any | None:
 
 
 def _cached_registry(build: Any, cls: type, opset_version: int) -> Any:
-    """A copy of the registry for ``opset_version``, built once. The exporter only reads it (a custom
-    translation table, which modelexport never passes, would add to the copy's lists)."""
+    """A copy of the registry for ``opset_version``, built once. The exporter reads it and adds the
+    custom translations to the copy's own lists, never to the cached registry's."""
     cached = _REGISTRIES.get(opset_version)
     if cached is None:
         # Building it warns once per torchvision operator when torchvision is absent, which is
@@ -121,6 +123,7 @@ def _cached_registry(build: Any, cls: type, opset_version: int) -> Any:
             quiet.setLevel(level)
     copy: Any = object.__new__(cls)
     copy.__dict__.update(cached.__dict__)
+    # The exporter adds the custom translations (modelexport.backends.translations) to the copy's lists.
     copy.functions = {target: list(decomps) for target, decomps in cached.functions.items()}
     return copy
 
