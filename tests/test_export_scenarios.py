@@ -122,17 +122,25 @@ def test_torchscript_exports_decoder_classifiers_with_traceable_masks(zoo_dir, t
         None,
         True,
     )
-    uses_vmap_masks = _has_masking_utils()
     expected = ["transformers masking_utils 'sdpa' mask: built by broadcasting, not torch.vmap"]
-    assert meta["model_patches"] == (expected if uses_vmap_masks else [])
+    assert meta["model_patches"] == (expected if _builds_masks_with_vmap(src) else [])
 
 
-def _has_masking_utils() -> bool:
+def _builds_masks_with_vmap(model_dir: str) -> bool:
+    """Whether this transformers builds the model's masks with vmap: its modeling code calls
+    ``masking_utils`` (4.53 on, GPT-2 from 4.55), whose functions use vmap unconditionally (< 5)."""
+    import inspect
+    import sys
+
     try:
-        import transformers.masking_utils  # noqa: F401
+        from transformers import masking_utils
     except ImportError:
         return False
-    return True
+    if "use_vmap" in inspect.signature(masking_utils.sdpa_mask).parameters:
+        return False
+    config = transformers.AutoConfig.from_pretrained(model_dir)
+    model_class = getattr(transformers, config.architectures[0])
+    return "create_causal_mask" in inspect.getsource(sys.modules[model_class.__module__])
 
 
 def test_torchscript_records_no_patch_for_a_model_without_decoder_masks(zoo_dir, tmp_path):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import transformers
 
-from modelexport.backends.patches import traceable, traceable_masks
+from modelexport.backends.patches import _recording, traceable, traceable_masks
 
 SMALL = {
     "vocab_size": 40,
@@ -89,8 +91,10 @@ def _masking_utils():
 
 @pytest.mark.parametrize("name", ["sdpa", "eager"])
 @pytest.mark.parametrize("kv_offset", [0, 3])
-def test_traceable_masks_build_the_masks_transformers_builds(name, kv_offset):
-    """Causal and padding masks, with and without a cache before the queries: equal to the originals."""
+@pytest.mark.parametrize("window", [None, 2])
+def test_traceable_masks_build_the_masks_transformers_builds(name, kv_offset, window):
+    """Causal (or sliding-window) and padding masks, with and without a cache before the queries:
+    equal to what the originals build with vmap."""
     masking_utils = _masking_utils()
     registry = masking_utils.ALL_MASK_ATTENTION_FUNCTIONS
     original = registry[name]
@@ -99,21 +103,48 @@ def test_traceable_masks_build_the_masks_transformers_builds(name, kv_offset):
     padding = torch.ones(batch, kv_length, dtype=torch.long)
     padding[1, :2] = 0  # left padding in one row
     padding[2, -1] = 0
-    arguments = {
-        "batch_size": batch,
-        "cache_position": torch.arange(kv_offset, kv_offset + queries),
-        "kv_length": kv_length,
-        "attention_mask": padding.bool(),  # as create_causal_mask passes it
-    }
-    extra = {"allow_is_causal_skip": False} if name == "sdpa" else {}
-    expected = original(**arguments, **extra)
+    parameters = inspect.signature(original).parameters
+    arguments = {"batch_size": batch, "kv_length": kv_length, "attention_mask": padding.bool()}
+    if "cache_position" in parameters:  # 4.53 ... 4.57
+        arguments["cache_position"] = torch.arange(kv_offset, kv_offset + queries)
+    else:  # 5.x
+        arguments.update(q_length=queries, q_offset=kv_offset)
+    if "use_vmap" in parameters:  # 5.x builds with vmap only when asked to
+        arguments["use_vmap"] = True
+    if name == "sdpa":
+        arguments["allow_is_causal_skip"] = False
+    if window is not None:
+        arguments["mask_function"] = masking_utils.sliding_window_causal_mask_function(window)
+    expected = original(**arguments)
     with traceable_masks() as applied:
         assert registry[name] is not original
-        actual = registry[name](**arguments, **extra)
+        actual = registry[name](**arguments)
     assert registry[name] is original  # restored
     assert applied == [f"transformers masking_utils '{name}' mask: built by broadcasting, not torch.vmap"]
     assert actual.dtype == expected.dtype
     torch.testing.assert_close(actual, expected.expand_as(actual), rtol=0, atol=0)
+
+
+def test_a_mask_function_that_can_do_without_vmap_is_left_alone_unless_asked():
+    """transformers 5.x: ``use_vmap=False`` (the default) calls the original, unrecorded."""
+    _masking_utils()  # the replacement builds with its causal_mask_function
+    calls = []
+
+    def original(batch_size, q_length, kv_length, use_vmap=False, **kwargs):
+        calls.append(use_vmap)
+        return "original"
+
+    applied: list[str] = []
+    mask = _recording("sdpa", original, applied)
+    assert mask(batch_size=2, q_length=3, kv_length=3) == "original"
+    assert (calls, applied) == ([False], [])
+    built = mask(batch_size=2, q_length=3, kv_length=3, use_vmap=True)
+    assert calls == [False] and len(applied) == 1
+    assert built.shape == (2, 1, 3, 3) and built[0, 0].tolist() == [
+        [True, False, False],
+        [True, True, False],
+        [True, True, True],
+    ]
 
 
 def test_traceable_masks_record_nothing_the_model_did_not_call():

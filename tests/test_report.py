@@ -258,11 +258,14 @@ def test_short_commit_keeps_the_dirty_mark():
     assert short_commit(None) == "?"
 
 
-def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs(tmp_path):
+def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs(tmp_path, monkeypatch):
     """One env's rows and renders must not mark the next env's run dirty; any other change does."""
     import subprocess
 
     from modelexport.report.environment import current_commit
+
+    for name in ("MODELEXPORT_COMMIT", "GITHUB_SHA"):  # these name the commit without asking git
+        monkeypatch.delenv(name, raising=False)
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
@@ -279,7 +282,7 @@ def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs
     for name in files:
         (tmp_path / name).write_text("v1\n")
     git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "commit", "-q", "-m", "v1")
     sha = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
     ).stdout.strip()

@@ -5,12 +5,13 @@ checks the exported graph against the unpatched model at another shape, so a rep
 from the original would fail the export, not pass silently. What the traced code actually ran of
 them is recorded (``Captured.patches`` -> ``model_patches`` in ``export_metadata.json``).
 
-- **Attention masks built with ``torch.vmap``** (:func:`traceable_masks`, TorchScript backend). From
-  transformers 4.53 on, ``masking_utils`` builds decoders' causal and padding masks with
-  ``torch.vmap``, which the TorchScript tracer cannot follow (``RuntimeError: unordered_map::at``).
-  While TorchScript captures, the registered ``sdpa`` and ``eager`` mask functions are replaced by ones
-  that build the same mask by broadcasting. ``torch.export`` traces ``vmap`` itself and keeps the
-  original.
+- **Attention masks built with ``torch.vmap``** (:func:`traceable_masks`). In transformers 4.53 to
+  4.57, ``masking_utils`` builds decoders' causal and padding masks with ``torch.vmap``, which the
+  TorchScript tracer cannot follow (``RuntimeError: unordered_map::at``); 5.x uses ``vmap`` only when
+  asked to. While TorchScript captures, and while the generative pipeline captures with either
+  backend, the registered ``sdpa`` and ``eager`` mask functions build the same mask by broadcasting
+  wherever the original would use ``vmap``. Non-generative dynamo exports keep the original:
+  ``torch.export`` traces ``vmap`` itself.
 - **End-of-sequence pooling of encoder-decoder classifiers** (BART, mBART, PLBart, MVP, LED,
   BigBird-Pegasus ``*ForSequenceClassification`` in transformers 4.x). The head checks in Python that
   every row has as many ``</s>`` as the others (``len(torch.unique_consecutive(...)) > 1``) and pools
@@ -83,10 +84,22 @@ _MASK_REPLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def _recording(name: str, applied: list[str]) -> Callable[..., torch.Tensor]:
+def _takes_use_vmap(function: Callable[..., Any]) -> bool:
+    try:
+        return "use_vmap" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _recording(name: str, original: Callable[..., Any], applied: list[str]) -> Callable[..., torch.Tensor]:
+    """The replacement for one registered mask function: used where the original would build its mask
+    with ``vmap`` (4.53 … 4.57 always; 5.x only when asked to), recorded the first time it is."""
     note = f"transformers masking_utils '{name}' mask: built by broadcasting, not torch.vmap"
+    optional_vmap = _takes_use_vmap(original)  # 5.x: vmap only with use_vmap=True
 
     def mask(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if optional_vmap and not kwargs.get("use_vmap", False):
+            return original(*args, **kwargs)
         if note not in applied:
             applied.append(note)
         return _MASK_REPLACEMENTS[name](*args, **kwargs)
@@ -97,8 +110,9 @@ def _recording(name: str, applied: list[str]) -> Callable[..., torch.Tensor]:
 @contextlib.contextmanager
 def traceable_masks() -> Iterator[list[str]]:
     """While active, transformers' ``sdpa`` and ``eager`` mask functions build their masks by
-    broadcasting instead of ``torch.vmap``; yields what the traced code called of them. Restored on
-    exit; nothing happens before transformers 4.53, whose masks are traceable as they are."""
+    broadcasting wherever they would use ``torch.vmap``; yields what the traced code called of the
+    replacements. Restored on exit; nothing happens before transformers 4.53, whose masks are
+    traceable as they are."""
     applied: list[str] = []
     try:
         from transformers import masking_utils
@@ -106,9 +120,12 @@ def traceable_masks() -> Iterator[list[str]]:
         yield applied
         return
     registry = masking_utils.ALL_MASK_ATTENTION_FUNCTIONS
-    originals = {name: registry[name] for name in _MASK_REPLACEMENTS if name in registry}
-    for name in _MASK_REPLACEMENTS:
-        registry.register(name, _recording(name, applied))
+    # register() writes the global mapping; save that one, not a local override lookups would return.
+    mapping = getattr(type(registry), "_global_mapping", None)
+    source = mapping if isinstance(mapping, dict) else registry
+    originals = {name: source[name] for name in _MASK_REPLACEMENTS if name in source}
+    for name, original in originals.items():
+        registry.register(name, _recording(name, original, applied))
     try:
         yield applied
     finally:

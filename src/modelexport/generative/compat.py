@@ -5,7 +5,7 @@ Three things changed across the versions the matrix covers (4.48 … 5.x):
 * the KV cache: legacy tuples (``((k, v), ...)``), ``DynamicCache`` with ``key_cache``/``value_cache``
   lists (< 4.56) or with ``layers[i].keys/.values`` (>= 4.56), ``EncoderDecoderCache`` around two of
   them; ``from_legacy_cache`` is gone in 5.x, but ``DynamicCache()`` + ``update()`` works in all;
-* mask creation: from 4.53 on, ``masking_utils`` builds masks with ``torch.vmap``, which the
+* mask creation: in 4.53 … 4.57, ``masking_utils`` builds masks with ``torch.vmap`` (5.x on request), which the
   TorchScript tracer cannot follow; during export a broadcasting equivalent is registered instead
   (:func:`modelexport.backends.patches.traceable_masks`, which the TorchScript backend applies to
   every export);

@@ -65,7 +65,7 @@ def current_commit(cwd: str | Path | None = None) -> str | None:
     try:
         head = git("rev-parse", "HEAD")
         outputs = [f":(top,exclude){path}" for path in MATRIX_OUTPUTS]
-        dirty = git("diff", "--quiet", "HEAD", "--", ":(top)", *outputs).returncode == 1
+        dirty = git("diff", "--quiet", "HEAD", "--", ":(top)", *outputs).returncode != 0  # 1, or unknown
     except (OSError, subprocess.SubprocessError):
         return None
     sha = head.stdout.strip()
