@@ -86,6 +86,11 @@ def _text_input_names(model: torch.nn.Module, tokenizer: Any | None) -> list[str
     return names
 
 
+def _vocab(config: Any) -> int:
+    """The config's vocabulary size, 100 where it names none."""
+    return int(getattr(config, "vocab_size", None) or 100)
+
+
 def ordinary_token_floor(vocab: int) -> int:
     """The lowest id synthetic inputs use: ids below it are special tokens in most vocabularies."""
     return min(5, vocab - 1)
@@ -106,7 +111,7 @@ def needs_decoder_inputs(model: torch.nn.Module, task: TaskSpec) -> bool:
     params = _forward_params(model)
     if "decoder_input_ids" not in params:
         return False
-    ids = torch.full((1, 4), ordinary_token_floor(int(getattr(config, "vocab_size", 100) or 100)))
+    ids = torch.full((1, 4), ordinary_token_floor(_vocab(config)))
     feed: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if "use_cache" in params:
         feed["use_cache"] = False
@@ -229,7 +234,7 @@ def _text_tensors(
     ordinary tokens, an end token closing each row, and padding (pad id, mask 0) after it in the
     last row. Heads that look for the end token (BART's classifier pools at ``</s>``) need it."""
     text_config = _sub(config, "text_config")
-    vocab = int(getattr(text_config, "vocab_size", None) or 100)
+    vocab = _vocab(text_config)
     sources = (tokenizer, text_config, config)
     start = _token_id(sources, "cls_token_id", "bos_token_id")
     end = _token_id(sources, "sep_token_id", "eos_token_id")
@@ -258,7 +263,7 @@ def _text_tensors(
 
 def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> torch.Tensor:
     """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
-    vocab = int(getattr(config, "vocab_size", None) or 100)
+    vocab = _vocab(config)
     sources = (config,)
     special = {_token_id(sources, "eos_token_id"), _token_id(sources, "pad_token_id")}
     ids = _ordinary_ids((batch, length), vocab, special, gen)

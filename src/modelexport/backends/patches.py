@@ -84,6 +84,12 @@ _MASK_REPLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def record(applied: list[str], note: str) -> None:
+    """Add ``note`` to what an export's replacements record, once (``model_patches``)."""
+    if note not in applied:
+        applied.append(note)
+
+
 def _takes_use_vmap(function: Callable[..., Any]) -> bool:
     try:
         return "use_vmap" in inspect.signature(function).parameters
@@ -100,8 +106,7 @@ def _recording(name: str, original: Callable[..., Any], applied: list[str]) -> C
     def mask(*args: Any, **kwargs: Any) -> torch.Tensor:
         if optional_vmap and not kwargs.get("use_vmap", False):
             return original(*args, **kwargs)
-        if note not in applied:
-            applied.append(note)
+        record(applied, note)
         return _MASK_REPLACEMENTS[name](*args, **kwargs)
 
     return mask

@@ -1,7 +1,7 @@
 """The TorchScript exporter (``torch.onnx.export(dynamo=False)``): fast, mature, deprecated upstream.
 
-Decoders' attention masks (transformers >= 4.53 builds them with ``torch.vmap``, which the tracer
-cannot follow) are built by broadcasting while it captures (:func:`~.patches.traceable_masks`).
+Decoders' attention masks (transformers 4.53 to 4.57 builds them with ``torch.vmap``, which the
+tracer cannot follow) are built by broadcasting while it captures (:func:`~.patches.traceable_masks`).
 
 The graph is exported without its weights (``export_params=False``), which spares the exporter
 copying every weight into a protobuf it then serialises; the weights are put back as initializers

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..backends.patches import traceable_masks
+from ..backends.patches import record, traceable_masks
 
 Tensors = tuple[torch.Tensor, ...]
 
@@ -117,8 +117,7 @@ def _traceable_dynamic_layer(applied: list[str]) -> Iterator[None]:
     original = layer_cls.update
 
     def update(self: Any, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if _DYNAMIC_LAYER_PATCH not in applied:
-            applied.append(_DYNAMIC_LAYER_PATCH)
+        record(applied, _DYNAMIC_LAYER_PATCH)
         return _assigning_update(self, *args, **kwargs)
 
     layer_cls.update = update

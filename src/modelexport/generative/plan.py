@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..inputs import ordinary_token_floor
 from . import compat
 from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
 from .layout import POSITION_ID_MODEL_TYPES, OnnxPart, decoder_part, seq2seq_parts
@@ -29,7 +30,7 @@ def with_past(task: str) -> bool:
 def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
     """How many layers the model's own cache has (a two-token probe): configs name this differently
     across model types and transformers versions, the cache does not."""
-    ids = torch.full((1, 2), min(5, vocab_size(model) - 1))
+    ids = torch.full((1, 2), ordinary_token_floor(vocab_size(model)))
     extra = {"decoder_input_ids": ids[:, :1]} if seq2seq else {}
     with torch.no_grad():
         out = model(input_ids=ids, use_cache=True, return_dict=True, **extra)
