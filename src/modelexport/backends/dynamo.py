@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 
+from ..hierarchy.graph import walk
 from ..inputs import IOSpec, TensorSpec
 from .base import WRAPPER_ATTRIBUTE, BackendName, Captured
 from .patches import traceable
@@ -65,7 +68,32 @@ class DynamoBackend:
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
         # The graph and its module scopes are already in memory: no file round trip.
-        return Captured(program.model_proto, patches=tuple(patches))
+        proto = program.model_proto
+        without_addresses(proto)
+        return Captured(proto, patches=tuple(patches))
+
+
+# A Python object's default repr, ``<function sym_min at 0x7f3a...>``: the address part.
+_ADDRESS = re.compile(r"(<[^<>]*?) at 0x[0-9a-fA-F]+>")
+
+
+def without_addresses(model: onnx.ModelProto) -> int:
+    """Drop memory addresses from node metadata; returns how many values changed.
+
+    The exporter writes the repr of each Python function a graph calls (``torch.sym_min`` in
+    DeBERTa's attention) into ``pkg.torch.onnx.class_hierarchy``, address included. The address
+    differs from process to process, so the same model exported twice gave two different files;
+    without it, the export is reproducible byte for byte. What the entry names is kept.
+    """
+    changed = 0
+    for graph in [model.graph, *model.functions]:
+        for ref in walk(graph):
+            for prop in ref.node.metadata_props:
+                value = _ADDRESS.sub(r"\1>", prop.value)
+                if value != prop.value:
+                    prop.value = value
+                    changed += 1
+    return changed
 
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.
