@@ -1,5 +1,5 @@
 """The dynamo backend builds torchlib's registry once per process and hands each export a copy; the
-files must be exactly those of exports that each built their own."""
+files must be exactly those of exports that each built their own, and the same in every process."""
 
 from __future__ import annotations
 
