@@ -151,7 +151,6 @@ def _cached_registry(build: Any, cls: type, opset_version: int) -> Any:
             quiet.setLevel(level)
     copy: Any = object.__new__(cls)
     copy.__dict__.update(cached.__dict__)
-    # The exporter adds the custom translations (modelexport.backends.translations) to the copy's lists.
     copy.functions = {target: list(decomps) for target, decomps in cached.functions.items()}
     return copy
 
