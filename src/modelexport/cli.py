@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,10 +18,16 @@ import click
 
 from . import __version__
 from .cli_matrix import matrix_group
-from .errors import ModelExportError, first_line
+from .errors import ModelExportError, Terminated, first_line
 from .hierarchy.cli import hierarchy_command
 
 _DEBUG_ENV = "MODELEXPORT_DEBUG"
+
+
+def _traceback_if_debug() -> None:
+    """With --debug, the traceback of the error being handled goes to stderr (the exit code stays)."""
+    if os.environ.get(_DEBUG_ENV):
+        traceback.print_exc()
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -35,19 +42,22 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ModelExportError as e:
-            if os.environ.get(_DEBUG_ENV):
-                raise
+            _traceback_if_debug()
             _fail(e.one_line(), e.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
+        except click.ClickException as e:  # a usage error click found: its own message, our format
+            _traceback_if_debug()
+            _fail(e.format_message(), e.exit_code)
         except BrokenPipeError:  # `modelexport hierarchy out | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was written.", 130)
+        except Terminated:
+            _fail("terminated (SIGTERM); nothing was written.", 143)
         except Exception as e:
-            if os.environ.get(_DEBUG_ENV):
-                raise
+            _traceback_if_debug()
             first = first_line(e)
             _fail(f"unexpected {type(e).__name__}: {first} (rerun with --debug for the traceback)", 1)
 

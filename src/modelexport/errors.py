@@ -82,6 +82,11 @@ class UserInputError(ModelExportError):
     exit_code = 2
 
 
+class UnsafePathError(UserInputError):
+    """Something would be written outside the output directory (a file name taken from the model's own
+    files, such as a chat template named ``../../x``); nothing is written."""
+
+
 class LoadError(ModelExportError):
     """The model, its config or its preprocessors could not be loaded."""
 
@@ -122,3 +127,8 @@ class CompatibilityError(ModelExportError):
     """Optimum could not load or run the exported directory."""
 
     stage = "optimum"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during an export (like ``KeyboardInterrupt`` for SIGINT: not an ``Exception``,
+    so no stage mistakes it for the export's own failure)."""

@@ -40,9 +40,9 @@ from .packaging import (
     ONNX_FILE,
     save_configs,
     save_onnx,
-    staging_dir,
     write_json,
 )
+from .staging import check_not_source, staging_dir
 from .verify import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -225,9 +225,14 @@ def _run_one_backend(
         source=str(model_name_or_path), task=task, exporter=backend.name, fallback_from=fallback_from
     )
     opset = options.opset or backend.default_opset
+    local = Path(str(model_name_or_path)).expanduser()
+    if local.is_dir():
+        check_not_source(output_dir, local)
     with staging_dir(output_dir, force=options.force) as out:
         with _stage(status, "load", progress):
             loaded = load(model_name_or_path, task, trust_remote_code=trust_remote_code)
+            if loaded.files_dir is not None:
+                check_not_source(output_dir, loaded.files_dir)
             status.task = loaded.task.name
             generative = is_generative_task(loaded.task.name)
             if not generative:

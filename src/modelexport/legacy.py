@@ -8,9 +8,28 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import onnx
+
 from .errors import UserInputError
-from .loading import load_config, load_generation_config, load_preprocessors, resolve_source
-from .packaging import ONNX_FILE
+from .loading import load_config, load_generation_config, load_preprocessors, resolve
+from .packaging import ONNX_FILE, save_pretrained_files
+
+
+def _check_onnx_file(path: Path) -> None:
+    """An existing, readable ONNX model (its graph only; external data is not read)."""
+    if path.suffix != ".onnx" or not path.is_file():
+        raise UserInputError(f"'{path}' is not an existing .onnx file.", hint="pass the path of model.onnx.")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise UserInputError(
+            f"'{path}' is not an ONNX model ({type(e).__name__}).", hint="pass the path of model.onnx."
+        ) from e
+    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
+        raise UserInputError(
+            f"'{path}' is not an ONNX model (no graph, IR version or opset).",
+            hint="pass the path of model.onnx.",
+        )
 
 
 def add_config_to_existing_model(
@@ -21,31 +40,26 @@ def add_config_to_existing_model(
     Existing files are never overwritten unless ``force``. Returns the files written.
     """
     onnx_path = Path(onnx_path)
-    if onnx_path.suffix != ".onnx" or not onnx_path.is_file():
-        raise UserInputError(
-            f"'{onnx_path}' is not an existing .onnx file.", hint="pass the path of model.onnx."
-        )
-    source, is_local = resolve_source(model_name)
-    config = load_config(source, is_local, trust_remote_code=trust_remote_code)
-    preprocessors, _ = load_preprocessors(source, trust_remote_code=trust_remote_code)
-    generation_config = load_generation_config(source)
+    _check_onnx_file(onnx_path)
+    source, is_local, offline = resolve(model_name)
+    remote = {"trust_remote_code": trust_remote_code, "local_files_only": offline}
+    config = load_config(source, is_local, **remote)
+    preprocessors, _ = load_preprocessors(source, **remote)
+    generation_config = load_generation_config(source, local_files_only=offline)
     target = onnx_path.parent
     with tempfile.TemporaryDirectory(prefix=".modelexport-config-", dir=target) as tmp:
         staging = Path(tmp)
-        config.save_pretrained(staging)
-        if generation_config is not None:
-            generation_config.save_pretrained(staging)
-        for obj in preprocessors.values():
-            obj.save_pretrained(staging)
-        new_files = sorted(p for p in staging.iterdir() if p.is_file())
-        clashes = [p.name for p in new_files if (target / p.name).exists()]
+        save_pretrained_files(staging, config, generation_config, preprocessors)
+        new_files = sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_file())
+        clashes = [p.as_posix() for p in new_files if (target / p).exists()]
         if clashes and not force:
             raise UserInputError(
                 f"{', '.join(clashes)} already exist in '{target}'.", hint="pass --force to overwrite them."
             )
         for p in new_files:
-            os.replace(p, target / p.name)
-    return [target / p.name for p in new_files]
+            (target / p).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / p, target / p)
+    return [target / p for p in new_files]
 
 
 def export_onnx_with_hierarchy(

@@ -31,6 +31,7 @@ class LoadedModel:
 
     source: str
     is_local: bool
+    files_dir: Path | None  # where the model's files are: the directory, or the Hub snapshot
     config: Any
     task: TaskSpec
     model: torch.nn.Module
@@ -242,11 +243,30 @@ def load_generation_config(source: str, *, local_files_only: bool = False) -> An
         return None
 
 
+def files_dir(resolved: str, is_local: bool) -> Path | None:
+    """The directory the model's files are read from: the local directory, or the Hub id's snapshot
+    in the Hugging Face cache (once its config is there)."""
+    if is_local:
+        return Path(resolved)
+    from transformers.utils import cached_file
+
+    try:
+        found = cached_file(resolved, "config.json", local_files_only=True)
+    except (OSError, ValueError):
+        return None
+    return Path(found).parent if found else None
+
+
+def resolve(source: str) -> tuple[str, bool, bool]:
+    """``(source, is_local, offline)``: offline when a Hub id's host cannot be reached, so that only
+    the local Hugging Face cache is tried (no retries against no network)."""
+    resolved, is_local = resolve_source(source)
+    return resolved, is_local, not is_local and not hub_reachable()
+
+
 def load(source: str, task: str | None = None, *, trust_remote_code: bool = False) -> LoadedModel:
     """The load stage: source -> config, task, model, preprocessors."""
-    resolved, is_local = resolve_source(source)
-    # Offline, a Hub id can still come from the local Hugging Face cache; no retries against no network.
-    offline = not is_local and not hub_reachable()
+    resolved, is_local, offline = resolve(source)
     remote = {"trust_remote_code": trust_remote_code, "local_files_only": offline}
     config = load_config(resolved, is_local, **remote)
     spec = resolve_task(config, task)
@@ -255,6 +275,7 @@ def load(source: str, task: str | None = None, *, trust_remote_code: bool = Fals
     return LoadedModel(
         source=source,
         is_local=is_local,
+        files_dir=files_dir(resolved, is_local),
         config=config,
         task=spec,
         model=model,

@@ -1,24 +1,21 @@
-"""The output directory: configs and preprocessors, export_metadata.json, atomic placement.
+"""What goes into the output directory: ONNX files, configs and preprocessors, JSON records.
 
-Everything is written into a temporary sibling of the output directory and renamed into place at
-the end, so a failed or interrupted export leaves nothing half-written and an existing directory
-is only replaced when the user passed ``force``.
+Files are written into the staging directory (:mod:`modelexport.staging`), which is swapped into
+place once every stage succeeded. Configs and preprocessors are saved with writes confined to it
+(:mod:`modelexport.confine`): their file names partly come from the model's own files.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from .errors import PackageError, UserInputError
+from .confine import confined_writes
+from .errors import PackageError
 from .wire import materialize, serialize_chunks
 
 ONNX_FILE = "model.onnx"
@@ -26,54 +23,6 @@ METADATA_FILE = "export_metadata.json"
 HIERARCHY_FILE = "hierarchy.json"
 # protobuf cannot serialise a single message past 2 GiB; keep weights beside the graph before that.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
-
-
-def check_output_dir(output_dir: Path, *, force: bool) -> None:
-    """Refuse an existing file or a non-empty directory unless ``force``."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UserInputError(
-            f"output '{output_dir}' exists and is a file.", hint="choose a directory path for the export."
-        )
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not force:
-        raise UserInputError(
-            f"output directory '{output_dir}' exists and is not empty.",
-            hint="choose another path, or pass --force to replace it.",
-        )
-
-
-@contextmanager
-def staging_dir(output_dir: Path, *, force: bool) -> Iterator[Path]:
-    """Yield a temporary sibling of ``output_dir``; on success rename it into place, else remove it."""
-    check_output_dir(output_dir, force=force)
-    parent = output_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=parent))
-    except OSError as e:
-        raise PackageError(f"cannot create a directory in '{parent}': {e}.", hint="check permissions.") from e
-    try:
-        yield staging
-        _move_into_place(staging, output_dir, force=force)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _move_into_place(staging: Path, output_dir: Path, *, force: bool) -> None:
-    check_output_dir(output_dir, force=force)  # again: something may have appeared meanwhile
-    os.chmod(staging, 0o755)
-    backup: Path | None = None
-    if output_dir.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-        backup.rmdir()
-        os.replace(output_dir, backup)
-    try:
-        os.replace(staging, output_dir)
-    except OSError as e:
-        if backup is not None:
-            os.replace(backup, output_dir)
-        raise PackageError(f"cannot move the export into '{output_dir}': {e}.") from e
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, weights: Mapping[str, Any] | None = None) -> None:
@@ -117,20 +66,27 @@ def _element_bytes(data_type: int) -> int:
         return 8
 
 
-def save_configs(loaded: Any, out: Path) -> list[str]:
-    """Save config, generation config and every preprocessor the source ships; return what was saved."""
+def save_pretrained_files(
+    out: Path, config: Any, generation_config: Any | None, preprocessors: Mapping[str, Any]
+) -> list[str]:
+    """Save config, generation config and preprocessors into ``out``, confined to it; return the
+    kinds saved. A write outside ``out`` raises :class:`~modelexport.errors.UnsafePathError`."""
     saved: list[str] = []
+    objects = {"config": config, "generation_config": generation_config, **preprocessors}
     try:
-        loaded.config.save_pretrained(out)
-        saved.append("config")
-        if loaded.generation_config is not None:
-            loaded.generation_config.save_pretrained(out)
-            saved.append("generation_config")
-        for kind, obj in loaded.preprocessors.items():
-            obj.save_pretrained(out)
-            saved.append(kind)
+        with confined_writes(out, "the model's configuration and preprocessors"):
+            for kind, obj in objects.items():
+                if obj is not None:
+                    obj.save_pretrained(out)
+                    saved.append(kind)
     except (OSError, TypeError, ValueError) as e:
         raise PackageError(f"cannot save the configuration files: {e}.") from e
+    return saved
+
+
+def save_configs(loaded: Any, out: Path) -> list[str]:
+    """Save config, generation config and every preprocessor the source ships; return what was saved."""
+    saved = save_pretrained_files(out, loaded.config, loaded.generation_config, loaded.preprocessors)
     if not (out / "config.json").is_file():
         raise PackageError("config.json was not written; Optimum cannot load the export without it.")
     return saved
@@ -141,7 +97,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def files_with_sizes(directory: Path) -> list[tuple[str, int]]:
-    return sorted((p.name, p.stat().st_size) for p in directory.iterdir() if p.is_file())
+    """Every file under ``directory`` (subdirectories included), as relative paths with sizes."""
+    return sorted(
+        (p.relative_to(directory).as_posix(), p.stat().st_size) for p in directory.rglob("*") if p.is_file()
+    )
 
 
 def format_size(size: float) -> str:
