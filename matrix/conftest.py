@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cases import Case
-from modelexport.report.cell import CellSpec
-from modelexport.report.environment import current_commit
-from modelexport.report.isolate import CellRunner, append_row
-from modelexport.report.schema import Row
+from modelexport.matrix.cases import Case
+from modelexport.matrix.cell import CellSpec
+from modelexport.matrix.environment import current_commit
+from modelexport.matrix.isolate import CellRunner, append_row
+from modelexport.render.schema import Row
 
 MATRIX = Path(__file__).parent
 
@@ -71,13 +71,9 @@ def run_case(cell_runner: CellRunner, cell_threads: int) -> Callable[[Case], Row
 
     def run(case: Case) -> Row:
         spec = CellSpec(
+            case,
             env=env,
-            model=case.model,
-            task=case.task,
-            backend=case.backend,
-            exporter=case.exporter,
             workdir=str(workdir),
-            atol=case.atol,
             commit=os.environ.get("MODELEXPORT_COMMIT") or None,
             threads=cell_threads,
         )

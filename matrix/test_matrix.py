@@ -11,9 +11,11 @@ from collections import Counter
 
 import pytest
 
-from cases import CASES, Case
-from modelexport.report.schema import BACKENDS
+from modelexport.matrix.cases import Case, build_cases
+from modelexport.render.schema import BACKENDS
 from modelexport.zoo import list_archs
+
+CASES = build_cases()
 
 
 @pytest.mark.parametrize(

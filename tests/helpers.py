@@ -79,3 +79,19 @@ def max_abs_diffs(reference: dict[str, np.ndarray], actual: dict[str, np.ndarray
         assert actual[name].shape == ref.shape, (name, actual[name].shape, ref.shape)
         diffs[name] = float(np.abs(actual[name] - ref).max())
     return diffs
+
+
+def wrap(model: torch.nn.Module, io: Any) -> torch.nn.Module:
+    """The module the pipeline traces for a single-file task."""
+    from modelexport.wrappers import TaskOutputs, traced
+
+    return traced(TaskOutputs, model, io)
+
+
+def standalone(captured: Any) -> Any:
+    """A captured graph with every weight copied in (for tests that need a whole model)."""
+    from modelexport.wire import materialize
+
+    materialize(captured.proto, captured.weights)
+    captured.weights = {}
+    return captured.proto

@@ -33,7 +33,7 @@ def test_the_origin_design_names_are_public():
 
 def test_export_with_config_signature_matches_the_contract():
     params = inspect.signature(modelexport.export_with_config).parameters
-    for name in ("task", "exporter", "opset", "clean_onnx", "input_text", "atol", "force"):
+    for name in ("task", "exporter", "opset", "clean_onnx", "atol", "force"):
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     assert params["atol"].default == 1e-4
     assert params["force"].default is False

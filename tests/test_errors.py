@@ -40,7 +40,7 @@ def test_an_error_raised_without_a_cause_has_none():
 
 def test_a_cell_records_an_export_error_without_the_model_path_so_the_cause_fits():
     from modelexport.errors import CaptureError, subject
-    from modelexport.report.cell import ERROR_LIMIT, _failed
+    from modelexport.matrix.cell import ERROR_LIMIT, _failed
 
     where = subject("/root/.cache/modelexport/zoo/" + "d" * 500 + "/t5", "text-classification", "dynamo")
     error = CaptureError(

@@ -65,7 +65,7 @@ def _loaded(zoo_dir, name: str, task: str = "feature-extraction"):
 
 
 def test_t5_and_marian_need_decoder_inputs_bart_and_bert_do_not(zoo_dir):
-    from modelexport.inputs import needs_decoder_inputs
+    from modelexport.io_spec import needs_decoder_inputs
 
     loaded = {n: _loaded(zoo_dir, n) for n in ("t5", "marian", "bart", "bert")}
     needs = {n: needs_decoder_inputs(m.model, m.task) for n, m in loaded.items()}
@@ -73,7 +73,8 @@ def test_t5_and_marian_need_decoder_inputs_bart_and_bert_do_not(zoo_dir):
 
 
 def test_seq2seq_feature_extraction_is_named_as_optimum_names_it(zoo_dir):
-    from modelexport.inputs import build_io_spec, make_inputs
+    from modelexport.inputs import make_inputs
+    from modelexport.io_spec import build_io_spec
 
     loaded = _loaded(zoo_dir, "t5")
     io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
@@ -86,7 +87,7 @@ def test_seq2seq_feature_extraction_is_named_as_optimum_names_it(zoo_dir):
         },
         "outputs": {"last_hidden_state": {"0": "batch_size", "1": "decoder_sequence_length"}},
     }
-    args = (io, loaded.model, loaded.task, loaded.config, loaded.preprocessors)
+    args = (io, loaded.config, loaded.preprocessors)
     for phase, lengths in (("export", (16, 12)), ("verify", (128, 40))):
         t = make_inputs(*args, phase)
         assert (t["input_ids"].shape[1], t["decoder_input_ids"].shape[1]) == lengths
@@ -113,7 +114,7 @@ class _EncoderDecoder(torch.nn.Module):
 
 
 def test_only_a_model_that_runs_once_given_decoder_tokens_is_said_to_need_them():
-    from modelexport.inputs import needs_decoder_inputs
+    from modelexport.io_spec import needs_decoder_inputs
     from modelexport.tasks import get_task
 
     task = get_task("feature-extraction")

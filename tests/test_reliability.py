@@ -178,7 +178,7 @@ def _wait_for_staged_model(parent: Path, name: str, process: subprocess.Popen[st
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         for entry in parent.glob(f".{name}.tmp-*"):
-            if (entry / "model.onnx").is_file():
+            if any(entry.rglob("model.onnx")):
                 return entry
         time.sleep(0.02)
     raise AssertionError("the export never staged model.onnx")

@@ -15,8 +15,9 @@ import torch
 import transformers
 from torch import nn
 
-from modelexport.backends import BACKENDS, capture_graph, wrap
-from modelexport.inputs import IOSpec, TensorSpec
+from helpers import wrap
+from modelexport.backends import BACKENDS, capture_graph
+from modelexport.common import IOSpec, TensorSpec
 from modelexport.packaging import save_onnx
 from modelexport.wire import ONNX_DTYPES, can_defer, materialize, placeholder, serialize_chunks, tensor_bytes
 

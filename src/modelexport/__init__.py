@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .errors import (
     CaptureError,
     CompatibilityError,
@@ -18,7 +16,9 @@ from .errors import (
 from .export import ExportStatus, export_with_config, run_export
 from .legacy import add_config_to_existing_model, export_onnx_with_hierarchy
 from .tasks import TASKS, TaskSpec, infer_task
-from .verify import OptimumCheck, Verification, check_optimum, validate_optimum_compatibility
+from .validate import OptimumCheck, check_optimum, validate_optimum_compatibility
+from .verify import Verification
+from .version import __version__
 
 __all__ = [
     "TASKS",

@@ -16,10 +16,10 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
 from .cli_matrix import matrix_group
 from .errors import ModelExportError, Terminated, first_line
 from .hierarchy.cli import hierarchy_command
+from .version import __version__
 
 _DEBUG_ENV = "MODELEXPORT_DEBUG"
 
@@ -176,7 +176,7 @@ def export(
 @click.argument("directory", type=click.Path(file_okay=False))
 def validate(directory: str) -> None:
     """Check that Optimum's ORTModelFor<Task> loads DIRECTORY and runs a real sample."""
-    from .verify import check_optimum
+    from .validate import check_optimum
 
     if not Path(directory).is_dir():
         _fail(f"no such directory: '{directory}'. Fix: pass an export directory.", 2)

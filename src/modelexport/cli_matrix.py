@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import click
 
-from .report import cli_render, load_results
-from .report.markdown import summary_line
+from .render import cli_render, load_results
+from .render.markdown import summary_line
 
 
 @click.group("matrix")

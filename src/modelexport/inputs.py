@@ -1,92 +1,46 @@
-"""ONNX input/output names, dynamic axes and dummy inputs, following Optimum's conventions.
+"""Dummy inputs for tracing and verifying a single-file export, laid out as Optimum names its inputs.
 
-Inputs follow the model's modality (text, vision, audio, text+vision), outputs follow the task.
 Two input sets are made: one to trace with (batch 2 x sequence 16, with padding so the attention
-mask's path is traced) and one of a different shape to verify with (batch 3 x sequence 128).
+mask's path is traced) and one of a different shape to verify with (batch 3 x sequence 128). What
+to make follows the input names (text, ``pixel_values``, ``input_values``), not the task.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
-from .errors import UserInputError
-from .tasks import Axes, TaskSpec, get_task
+from .common import IOSpec
 
 Phase = Literal["export", "verify"]
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_BATCH = {"export": 2, "verify": 3}
-_SEQUENCE = {"export": 16, "verify": 128}
-_CHOICES = {"export": 2, "verify": 3}
-_AUDIO_SAMPLES = {"export": 8000, "verify": 12000}
-# Decoder tokens fed beside the encoder's (feature-extraction of T5 and the like): a length of
-# their own, so the encoder and decoder sequence axes stay two axes.
-_DECODER_SEQUENCE = {"export": 12, "verify": 40}
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    axes: Axes
+class Shape:
+    """The sizes of one input set; ``seed`` offsets the random generator so each set differs."""
+
+    batch: int
+    sequence: int
+    choices: int
+    audio_samples: int
+    # Decoder tokens fed beside the encoder's (feature-extraction of T5 and the like): a length of
+    # their own, so the encoder and decoder sequence axes stay two axes.
+    decoder_sequence: int
+    seed: int
 
 
-@dataclass(frozen=True)
-class IOSpec:
-    """Names and dynamic axes of one ONNX file's inputs and outputs."""
-
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    @property
-    def input_names(self) -> list[str]:
-        return [t.name for t in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [t.name for t in self.outputs]
-
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {t.name: dict(t.axes) for t in (*self.inputs, *self.outputs)}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "inputs": {t.name: {str(k): v for k, v in t.axes.items()} for t in self.inputs},
-            "outputs": {t.name: {str(k): v for k, v in t.axes.items()} for t in self.outputs},
-        }
+SHAPES: dict[Phase, Shape] = {
+    "export": Shape(batch=2, sequence=16, choices=2, audio_samples=8000, decoder_sequence=12, seed=0),
+    "verify": Shape(batch=3, sequence=128, choices=3, audio_samples=12000, decoder_sequence=40, seed=1),
+}
 
 
-def _forward_params(model: torch.nn.Module) -> set[str]:
-    return set(inspect.signature(model.forward).parameters)
-
-
-def modality(model: torch.nn.Module, task: TaskSpec) -> str:
-    """``text``, ``vision``, ``audio`` or ``text+vision``, from the task and the model's inputs."""
-    params = _forward_params(model)
-    if task.name == "zero-shot-image-classification" or {"input_ids", "pixel_values"} <= params:
-        return "text+vision"
-    main = getattr(model, "main_input_name", "input_ids")
-    return {"pixel_values": "vision", "input_values": "audio"}.get(main, "text")
-
-
-def _text_input_names(model: torch.nn.Module, tokenizer: Any | None) -> list[str]:
-    """Text inputs the tokenizer produces (its ``model_input_names``) that forward() accepts."""
-    params = _forward_params(model)
-    produced = list(getattr(tokenizer, "model_input_names", None) or TEXT_INPUTS)
-    names = [n for n in TEXT_INPUTS if n in produced and n in params]
-    if "input_ids" not in names:
-        raise UserInputError(
-            f"{type(model).__name__}.forward() takes no input_ids.",
-            hint="this model needs a task with another modality; pass --task.",
-        )
-    return names
-
-
-def _vocab(config: Any) -> int:
+def vocab_of(config: Any) -> int:
     """The config's vocabulary size, 100 where it names none."""
     return int(getattr(config, "vocab_size", None) or 100)
 
@@ -94,81 +48,6 @@ def _vocab(config: Any) -> int:
 def ordinary_token_floor(vocab: int) -> int:
     """The lowest id synthetic inputs use: ids below it are special tokens in most vocabularies."""
     return min(5, vocab - 1)
-
-
-def needs_decoder_inputs(model: torch.nn.Module, task: TaskSpec) -> bool:
-    """Does this encoder-decoder, asked for ``feature-extraction``, need ``decoder_input_ids`` fed?
-
-    BART derives them from ``input_ids`` when none are passed; T5, Marian and Pegasus raise, each in
-    its own words. Which kind a model is shows only when it runs, so it is run on four tokens: it
-    needs them if it fails without decoder tokens and runs with them. A model that fails either way
-    is left as it is, for the reference run to report. Costs up to two forward passes at 1 x 4, and
-    only for encoder-decoders asked for feature-extraction.
-    """
-    config = getattr(model, "config", None)
-    if task.name != "feature-extraction" or not getattr(config, "is_encoder_decoder", False):
-        return False
-    params = _forward_params(model)
-    if "decoder_input_ids" not in params:
-        return False
-    ids = torch.full((1, 4), ordinary_token_floor(_vocab(config)))
-    feed: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if "use_cache" in params:
-        feed["use_cache"] = False
-
-    def runs(**extra: Any) -> bool:
-        try:
-            with torch.no_grad():
-                model(**feed, **extra)
-        except Exception:
-            return False
-        return True
-
-    return not runs() and runs(decoder_input_ids=ids)
-
-
-_ENCODER_AXES: Axes = {0: "batch_size", 1: "encoder_sequence_length"}
-_DECODER_AXES: Axes = {0: "batch_size", 1: "decoder_sequence_length"}
-
-
-def build_io_spec(model: torch.nn.Module, task: TaskSpec, tokenizer: Any | None) -> IOSpec:
-    """Optimum's input/output names and dynamic axes for this model and task."""
-    kind = modality(model, task)
-    token_axes: Axes = {0: "batch_size", 1: "sequence_length"}
-    inputs: list[TensorSpec] = []
-    if kind == "text" and needs_decoder_inputs(model, task):
-        # As Optimum exports an encoder-decoder for feature-extraction: one graph, encoder tokens
-        # in, the decoder's last hidden state out, for the decoder tokens fed.
-        names = _text_input_names(model, tokenizer)
-        return IOSpec(
-            (
-                *(TensorSpec(n, _ENCODER_AXES) for n in names),
-                TensorSpec("decoder_input_ids", _DECODER_AXES),
-            ),
-            (TensorSpec("last_hidden_state", _DECODER_AXES),),
-        )
-    if kind == "text":
-        axes = (
-            {0: "batch_size", 1: "num_choices", 2: "sequence_length"}
-            if task.name == "multiple-choice"
-            else token_axes
-        )
-        inputs = [TensorSpec(n, axes) for n in _text_input_names(model, tokenizer)]
-    elif kind == "vision":
-        inputs = [TensorSpec("pixel_values", {0: "batch_size", 1: "num_channels", 2: "height", 3: "width"})]
-    elif kind == "audio":
-        inputs = [TensorSpec("input_values", {0: "batch_size", 1: "sequence_length"})]
-    else:  # text+vision
-        text_axes = {0: "text_batch_size", 1: "sequence_length"}
-        inputs = [
-            TensorSpec("input_ids", text_axes),
-            TensorSpec("pixel_values", {0: "image_batch_size", 1: "num_channels", 2: "height", 3: "width"}),
-            TensorSpec("attention_mask", text_axes),
-        ]
-    # A text+vision model (CLIP) has one output set whatever the task, as in Optimum's configs.
-    out_task = get_task("zero-shot-image-classification") if kind == "text+vision" else task
-    outputs = [TensorSpec(name, out_task.axes_for_output(name)) for name in out_task.outputs]
-    return IOSpec(tuple(inputs), tuple(outputs))
 
 
 def _sub(config: Any, name: str) -> Any:
@@ -234,7 +113,7 @@ def _text_tensors(
     ordinary tokens, an end token closing each row, and padding (pad id, mask 0) after it in the
     last row. Heads that look for the end token (BART's classifier pools at ``</s>``) need it."""
     text_config = _sub(config, "text_config")
-    vocab = _vocab(text_config)
+    vocab = vocab_of(text_config)
     sources = (tokenizer, text_config, config)
     start = _token_id(sources, "cls_token_id", "bos_token_id")
     end = _token_id(sources, "sep_token_id", "eos_token_id")
@@ -263,7 +142,7 @@ def _text_tensors(
 
 def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> torch.Tensor:
     """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
-    vocab = _vocab(config)
+    vocab = vocab_of(config)
     sources = (config,)
     special = {_token_id(sources, "eos_token_id"), _token_id(sources, "pad_token_id")}
     ids = _ordinary_ids((batch, length), vocab, special, gen)
@@ -273,36 +152,38 @@ def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> 
     return ids
 
 
+def _kind(names: list[str]) -> str:
+    """``text``, ``vision``, ``audio`` or ``text+vision``, from the input names."""
+    if "input_values" in names:
+        return "audio"
+    if "pixel_values" in names:
+        return "text+vision" if "input_ids" in names else "vision"
+    return "text"
+
+
 def make_inputs(
-    io: IOSpec,
-    model: torch.nn.Module,
-    task: TaskSpec,
-    config: Any,
-    preprocessors: Mapping[str, Any],
-    phase: Phase,
-    *,
-    seed: int = 0,
+    io: IOSpec, config: Any, preprocessors: Mapping[str, Any], phase: Phase, *, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Dummy inputs for tracing (``export``) or, at another shape, for verification (``verify``)."""
-    gen = torch.Generator().manual_seed(seed + (0 if phase == "export" else 1))
+    """Dummy inputs for ``io``: to trace with (``export``) or, at another shape, to verify with."""
+    size = SHAPES[phase]
+    gen = torch.Generator().manual_seed(seed + size.seed)
     tokenizer = preprocessors.get("tokenizer")
     image_processor = preprocessors.get("image_processor")
-    kind = modality(model, task)
     names = io.input_names
-    batch = _BATCH[phase]
-    seq = min(_SEQUENCE[phase], _max_text_length(config, tokenizer))
+    kind = _kind(names)
+    batch = size.batch
+    seq = min(size.sequence, _max_text_length(config, tokenizer))
     if kind == "text":
-        shape: tuple[int, ...] = (
-            (batch, _CHOICES[phase], seq) if task.name == "multiple-choice" else (batch, seq)
-        )
+        choices = any("num_choices" in t.axes.values() for t in io.inputs)
+        shape: tuple[int, ...] = (batch, size.choices, seq) if choices else (batch, seq)
         encoder_names = [n for n in names if n != "decoder_input_ids"]
         tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen)
         if "decoder_input_ids" in names:
-            length = min(_DECODER_SEQUENCE[phase], seq)  # within the decoder's positions too
+            length = min(size.decoder_sequence, seq)  # within the decoder's positions too
             tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
         return {n: tensors[n] for n in names}
     if kind == "audio":
-        return {"input_values": torch.randn(batch, _AUDIO_SAMPLES[phase], generator=gen)}
+        return {"input_values": torch.randn(batch, size.audio_samples, generator=gen)}
     channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)
     height, width = _image_size(config, image_processor)
     if kind == "vision":
@@ -311,27 +192,3 @@ def make_inputs(
     tensors = _text_tensors(["input_ids", "attention_mask"], (text_batch, seq), config, tokenizer, gen)
     tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)
     return {n: tensors[n] for n in names}
-
-
-def name_dynamic_axes(model: Any, io: IOSpec) -> None:
-    """Rename symbolic dims the exporter chose (``s59``) to the names in ``io`` throughout the graph.
-
-    The dynamo exporter names only the axes it was asked to keep dynamic; axes it was allowed to
-    decide on (height, width) come out as ``sN``. A no-op for graphs already named as ``io`` says.
-    """
-    renames: dict[str, str] = {}
-    by_name = {v.name: v for v in (*model.graph.input, *model.graph.output)}
-    for spec in (*io.inputs, *io.outputs):
-        value = by_name.get(spec.name)
-        if value is None:
-            continue
-        dims = value.type.tensor_type.shape.dim
-        for axis, name in spec.axes.items():
-            if axis < len(dims) and dims[axis].dim_param and dims[axis].dim_param != name:
-                renames.setdefault(dims[axis].dim_param, name)
-    if not renames:
-        return
-    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
-        for dim in value.type.tensor_type.shape.dim:
-            if dim.dim_param in renames:
-                dim.dim_param = renames[dim.dim_param]

@@ -20,10 +20,6 @@ from .tasks import TaskSpec, get_task, infer_task
 
 log = logging.getLogger(__name__)
 
-# Preprocessor kinds in the order they are saved; a later save may overwrite an earlier file with the
-# same content (a processor saves its tokenizer and image processor too), which is intended.
-PREPROCESSOR_KINDS = ("tokenizer", "image_processor", "feature_extractor", "processor")
-
 
 @dataclass
 class LoadedModel:

@@ -1,8 +1,9 @@
-"""The one task registry: Optimum task name -> auto class, ORTModel class, output spec.
+"""The one task registry: Optimum task name -> auto class, ORTModel class, layout, output spec.
 
 Names and axes follow Optimum's ONNX configs so ``ORTModelFor<Task>.from_pretrained`` reads an
-export as if Optimum had made it. Inputs depend on the model's modality more than on the task,
-so they live in :mod:`modelexport.inputs`.
+export as if Optimum had made it. The layout says which ONNX files a task's export has
+(:mod:`modelexport.plan`); inputs depend on the model's modality more than on the task, so they
+live in :mod:`modelexport.io_spec`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .common import Axes
 from .errors import UserInputError
 
-Task = Literal[
-    "feature-extraction",
-    "fill-mask",
-    "text-classification",
-    "token-classification",
-    "question-answering",
-    "multiple-choice",
-    "image-classification",
-    "semantic-segmentation",
-    "zero-shot-image-classification",
-    "audio-classification",
-    "automatic-speech-recognition",
-    "text-generation",
-    "text-generation-with-past",
-    "text2text-generation",
-    "text2text-generation-with-past",
-]
-
-Axes = Mapping[int, str]
+# single: one model.onnx; decoder: model.onnx with a KV cache (ORTModelForCausalLM); seq2seq: encoder
+# and decoder files (ORTModelForSeq2SeqLM).
+Layout = Literal["single", "decoder", "seq2seq"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +30,20 @@ class TaskSpec:
     outputs: tuple[str, ...]
     # Output axes per output name; ``{0: "batch_size"}`` unless said otherwise.
     output_axes: Mapping[str, Axes] = field(default_factory=dict)
+    layout: Layout = "single"
 
     def axes_for_output(self, name: str) -> Axes:
         return self.output_axes.get(name, {0: "batch_size"})
+
+    @property
+    def generative(self) -> bool:
+        """Several files and/or a KV cache (:mod:`modelexport.generative`)."""
+        return self.layout != "single"
+
+    @property
+    def with_past(self) -> bool:
+        """Optimum's ``-with-past`` tasks: the decoder takes and returns the KV cache."""
+        return self.name.endswith("-with-past")
 
 
 _TOKEN_AXES: Axes = {0: "batch_size", 1: "sequence_length"}
@@ -132,33 +129,27 @@ TASKS: dict[str, TaskSpec] = {
         ),
         # Generative tasks: the files, past key values and their axes are laid out by
         # modelexport.generative (decoder-only: model.onnx; encoder-decoder: encoder + decoders).
-        TaskSpec(
-            "text-generation",
-            "AutoModelForCausalLM",
-            "ORTModelForCausalLM",
-            ("logits",),
-            {"logits": _TOKEN_AXES},
+        *(
+            TaskSpec(
+                name,
+                "AutoModelForCausalLM",
+                "ORTModelForCausalLM",
+                ("logits",),
+                {"logits": _TOKEN_AXES},
+                "decoder",
+            )
+            for name in ("text-generation", "text-generation-with-past")
         ),
-        TaskSpec(
-            "text-generation-with-past",
-            "AutoModelForCausalLM",
-            "ORTModelForCausalLM",
-            ("logits",),
-            {"logits": _TOKEN_AXES},
-        ),
-        TaskSpec(
-            "text2text-generation",
-            "AutoModelForSeq2SeqLM",
-            "ORTModelForSeq2SeqLM",
-            ("logits",),
-            {"logits": _DECODER_AXES},
-        ),
-        TaskSpec(
-            "text2text-generation-with-past",
-            "AutoModelForSeq2SeqLM",
-            "ORTModelForSeq2SeqLM",
-            ("logits",),
-            {"logits": _DECODER_AXES},
+        *(
+            TaskSpec(
+                name,
+                "AutoModelForSeq2SeqLM",
+                "ORTModelForSeq2SeqLM",
+                ("logits",),
+                {"logits": _DECODER_AXES},
+                "seq2seq",
+            )
+            for name in ("text2text-generation", "text2text-generation-with-past")
         ),
     )
 }

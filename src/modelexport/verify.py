@@ -1,22 +1,28 @@
-"""ONNX Runtime vs PyTorch comparisons as data, and the Optimum load check.
+"""ONNX Runtime vs PyTorch, as data: every part of an export on each of its input sets.
 
+PyTorch's outputs are taken before anything is traced, from the model as the user has it
+(:func:`references`); ONNX Runtime runs each written file on the same inputs (:func:`verify_plan`).
 Comparisons return records (output name, shapes, max abs/rel diff); the decision to fail lives in
-:meth:`Verification.raise_if_failed` alone. Optimum logs a tolerance failure and keeps the model;
-modelexport raises.
+:meth:`ExportVerification.raise_if_failed` alone. Optimum logs a tolerance failure and keeps the
+model; modelexport raises.
+
+For a decoder-only ``model.onnx``, values at padded positions of a left-padded prompt are left out
+of the difference (a query that may attend to nothing has an implementation-defined output:
+transformers' eager and sdpa attention disagree there too), but they must be finite everywhere,
+since the next step reads them through a zero attention weight.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .errors import CompatibilityError, VerifyError, first_line
+from .errors import VerifyError
+from .parts import Feeds, Part, Plan
 
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-4
@@ -93,15 +99,6 @@ def compare_arrays(
     return OutputComparison(name, tuple(ref.shape), tuple(got.shape), max_abs, max_rel, ok)
 
 
-def pytorch_outputs(
-    module: torch.nn.Module, inputs: Mapping[str, torch.Tensor], output_names: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Run the wrapped model (forward takes the ONNX input names) and return named numpy outputs."""
-    with torch.no_grad():
-        result = module(**inputs)
-    return {n: t.detach().cpu().numpy() for n, t in zip(output_names, result, strict=True)}
-
-
 def onnxruntime_outputs(onnx_path: Path, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
@@ -134,93 +131,107 @@ def compare_outputs(
     return result
 
 
-# --------------------------------------------------------------------------- Optimum
+Outputs = dict[str, np.ndarray]
+# file -> input set -> output name -> array
+References = dict[str, dict[str, Outputs]]
+
+
+def references(plan: Plan) -> References:
+    """PyTorch's outputs for every part on each of its input sets."""
+    refs: References = {}
+    for part in plan.parts:
+        refs[part.file] = {}
+        for name, feeds in part.checks.items():
+            result = part.module.run(feeds)  # type: ignore[operator]
+            refs[part.file][name] = {
+                n: t.detach().cpu().numpy() for n, t in zip(part.io.output_names, result, strict=True)
+            }
+    return refs
+
+
+def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> np.ndarray | None:
+    """Where a decoder-only output is defined: not at a padded position of the prompt."""
+    if part.role != "decoder" or "attention_mask" not in feeds:
+        return None
+    mask = feeds["attention_mask"].numpy() != 0
+    if name == "logits":
+        return mask[:, -shape[1] :, None]
+    if name.startswith("present.") and len(shape) == 4 and shape[2] == mask.shape[1]:
+        return mask[:, None, :, None]
+    return None
+
+
+def _defined(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outputs, Outputs]:
+    """``ref`` and ``got`` with undefined positions zeroed, unless ``got`` is not finite somewhere."""
+    ref_out, got_out = dict(ref), dict(got)
+    for name, r in ref.items():
+        g = got.get(name)
+        keep = _keep_mask(part, name, r.shape, feeds)
+        if g is None or keep is None or g.shape != r.shape or not np.isfinite(g).all():
+            continue
+        ref_out[name], got_out[name] = np.where(keep, r, 0), np.where(keep, g, 0)
+    return ref_out, got_out
 
 
 @dataclass
-class OptimumCheck:
-    """Whether ``ORTModelFor<Task>.from_pretrained(dir)`` loads and runs."""
+class FileCheck:
+    """One file on one input set."""
 
-    ok: bool
-    ort_class: str | None
-    reason: str = ""
-    output_shapes: dict[str, list[int]] = field(default_factory=dict)
+    file: str
+    name: str
+    result: Verification
 
-
-def _ort_class_name(model_dir: Path) -> str:
-    from .tasks import get_task, infer_task
-
-    meta_path = model_dir / "export_metadata.json"
-    if meta_path.is_file():
-        task = json.loads(meta_path.read_text(encoding="utf-8")).get("task")
-        if task:
-            return get_task(task).ort_class
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return get_task(infer_task(config.get("architectures"), config.get("model_type"))).ort_class
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "check": self.name, **self.result.to_json()}
 
 
-def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
-    """Real preprocessing of a sample, as a user would run it: tokenizer and/or image processor."""
-    import transformers
-    from PIL import Image
+@dataclass
+class ExportVerification:
+    """Every part on each of its input sets; ``ok`` only when every one is."""
 
-    names = set(ort_model.input_names)
-    inputs: dict[str, Any] = {}
-    if "input_ids" in names:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-        texts = ["a first sample sentence", "a second, longer sample sentence to pad against"]
-        if ort_model.__class__.__name__ == "ORTModelForMultipleChoice":
-            enc = tokenizer([t for t in texts for _ in range(2)], padding=True, return_tensors="np")
-            inputs.update({k: v.reshape(2, 2, -1) for k, v in enc.items() if k in names})
-        else:
-            enc = tokenizer(texts, padding=True, return_tensors="np")
-            inputs.update({k: v for k, v in enc.items() if k in names})
-    if "pixel_values" in names:
-        processor = transformers.AutoImageProcessor.from_pretrained(model_dir)
-        rng = np.random.default_rng(0)
-        image = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
-        inputs["pixel_values"] = processor(images=[image], return_tensors="np")["pixel_values"]
-    if "input_values" in names:
-        inputs["input_values"] = np.random.default_rng(0).standard_normal((1, 16000)).astype(np.float32)
-    return inputs
+    atol: float
+    rtol: float
+    checks: list[FileCheck] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.result.ok for c in self.checks)
 
-def check_optimum(model_dir: str | Path) -> OptimumCheck:
-    """Load the export with the matching ORTModel class and run one real sample through it."""
-    model_dir = Path(model_dir)
-    for required in ("model.onnx", "config.json"):
-        if not (model_dir / required).is_file():
-            return OptimumCheck(False, None, f"missing {required} in {model_dir}")
-    class_name = _ort_class_name(model_dir)
-    try:
-        import optimum.onnxruntime as ortm
-    except Exception as e:  # an import failure is data (e.g. transformers 5.x), not a crash
-        return OptimumCheck(
-            False, class_name, f"optimum.onnxruntime does not import: {type(e).__name__}: {e}"
-        )
-    try:
-        model = getattr(ortm, class_name).from_pretrained(model_dir)
-        outputs = model(**_sample_inputs(model_dir, model))
-    except Exception as e:
-        first = first_line(e)
-        return OptimumCheck(False, class_name, f"{type(e).__name__}: {first}")
-    shapes = {k: list(v.shape) for k, v in outputs.items() if hasattr(v, "shape")}
-    return OptimumCheck(True, class_name, "", shapes)
+    @property
+    def max_abs_diff(self) -> float:
+        return max((c.result.max_abs_diff for c in self.checks), default=float("nan"))
+
+    def to_json(self) -> dict[str, Any]:
+        logits: dict[str, float] = {}
+        for c in self.checks:
+            for o in c.result.outputs:
+                if o.name == "logits":
+                    logits[c.name] = max(logits.get(c.name, 0.0), o.max_abs_diff)
+        return {
+            "ok": self.ok,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "max_abs_diff": self.max_abs_diff,
+            "input_shapes": self.checks[0].result.input_shapes if self.checks else {},
+            "logits_max_abs_diff": logits,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+    def raise_if_failed(self, what: str) -> None:
+        several = len({c.file for c in self.checks}) > 1 or len(self.checks) > 1
+        for check in self.checks:
+            where = f"{what}, {check.file} on its '{check.name}' inputs" if several else what
+            check.result.raise_if_failed(where)
 
 
-def validate_optimum_compatibility(model_dir: str | Path) -> bool:
-    """True when Optimum loads and runs the export; prints why not otherwise."""
-    result = check_optimum(model_dir)
-    if not result.ok:
-        print(f"not compatible with Optimum ({result.ort_class or 'ORTModel'}): {result.reason}")
-    return result.ok
-
-
-def require_optimum(model_dir: str | Path) -> OptimumCheck:
-    """Like :func:`check_optimum` but raises :class:`CompatibilityError` on failure."""
-    result = check_optimum(model_dir)
-    if not result.ok:
-        raise CompatibilityError(
-            f"{result.ort_class or 'ORTModel'}.from_pretrained('{model_dir}') failed: {result.reason}"
-        )
+def verify_plan(plan: Plan, out: Path, refs: References, *, atol: float, rtol: float) -> ExportVerification:
+    """Run every file with ONNX Runtime on its input sets and compare with ``refs``."""
+    result = ExportVerification(atol, rtol)
+    for part in plan.parts:
+        for name, feeds in part.checks.items():
+            got = onnxruntime_outputs(out / part.file, {k: v.numpy() for k, v in feeds.items()})
+            ref, act = _defined(part, refs[part.file][name], got, feeds)
+            shapes = {k: list(v.shape) for k, v in feeds.items()}
+            comparison = compare_outputs(ref, act, shapes, atol=atol, rtol=rtol)
+            result.checks.append(FileCheck(part.file, name, comparison))
     return result

@@ -1,60 +1,23 @@
-"""Exporter backends behind one small protocol."""
+"""Exporter backends behind one small protocol (:class:`~.base.Backend`), by name."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
-import torch
-
+from ..common import AUTO, BackendName
 from ..errors import UserInputError
-from ..inputs import IOSpec
-from .base import INLINE_WEIGHT_LIMIT, WRAPPER_ATTRIBUTE, Backend, BackendName, Captured, ExportWrapper, wrap
+from .base import Backend, Captured, capture_graph
 from .dynamo import DynamoBackend
 from .torchscript import TorchScriptBackend
 
-BACKENDS: dict[str, Backend] = {"torchscript": TorchScriptBackend(), "dynamo": DynamoBackend()}
-# "auto": TorchScript first, dynamo when TorchScript fails to capture or verify (see README).
-AUTO_EXPORTER = "auto"
-DEFAULT_BACKEND = AUTO_EXPORTER
+BACKENDS: dict[BackendName, Backend] = {"torchscript": TorchScriptBackend(), "dynamo": DynamoBackend()}
 
-__all__ = [
-    "AUTO_EXPORTER",
-    "BACKENDS",
-    "DEFAULT_BACKEND",
-    "INLINE_WEIGHT_LIMIT",
-    "WRAPPER_ATTRIBUTE",
-    "Backend",
-    "BackendName",
-    "Captured",
-    "ExportWrapper",
-    "capture_graph",
-    "get_backend",
-    "wrap",
-]
+__all__ = ["BACKENDS", "Backend", "Captured", "capture_graph", "get_backend"]
 
 
 def get_backend(name: str) -> Backend:
-    try:
-        return BACKENDS[name]
-    except KeyError:
+    """The backend called ``name``; a one-line error naming the choices otherwise."""
+    backend = BACKENDS.get(name)  # type: ignore[call-overload]
+    if backend is None:
         raise UserInputError(
-            f"unknown exporter '{name}'.", hint=f"use one of: {AUTO_EXPORTER}, {', '.join(sorted(BACKENDS))}."
-        ) from None
-
-
-def capture_graph(
-    backend: Backend,
-    module: torch.nn.Module,
-    inputs: dict[str, torch.Tensor],
-    io: IOSpec,
-    opset: int,
-    workdir: Path,
-) -> Captured:
-    """``backend.capture`` with a scratch directory under ``workdir`` that is gone afterwards."""
-    scratch = Path(tempfile.mkdtemp(prefix=".capture-", dir=workdir))
-    try:
-        return backend.capture(module, inputs, io, opset, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+            f"unknown exporter '{name}'.", hint=f"use one of: {AUTO}, {', '.join(BACKENDS)}."
+        )
+    return backend

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import logging
-import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -22,16 +21,18 @@ from typing import Any
 import onnx
 import torch
 
-from ..hierarchy.graph import walk
-from ..inputs import IOSpec, TensorSpec
-from .base import WRAPPER_ATTRIBUTE, BackendName, Captured
-from .patches import traceable
+from ..common import BackendName, IOSpec, TensorSpec
+from ..graph import without_addresses
+from .base import Captured, capture_graph
 from .translations import translation_table
 
 
 class DynamoBackend:
     name: BackendName = "dynamo"
     default_opset = 18
+    # Below 14 the exporter writes opset 18 whatever was asked; above what the onnx package knows,
+    # there is no such opset (what ONNX Runtime runs is checked by verification).
+    min_opset, max_opset = 14, int(onnx.defs.onnx_opset_version())
 
     def capture(
         self,
@@ -50,7 +51,6 @@ class DynamoBackend:
             contextlib.redirect_stdout(_io.StringIO()),
             contextlib.redirect_stderr(_io.StringIO()),
             reuse_torchlib_registry(),
-            traceable(getattr(module, WRAPPER_ATTRIBUTE, module)) as patches,
         ):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
@@ -70,30 +70,7 @@ class DynamoBackend:
         # The graph and its module scopes are already in memory: no file round trip.
         proto = program.model_proto
         without_addresses(proto)
-        return Captured(proto, patches=tuple(patches))
-
-
-# A Python object's default repr, ``<function sym_min at 0x7f3a...>``: the address part.
-_ADDRESS = re.compile(r"(<[^<>]*?) at 0x[0-9a-fA-F]+>")
-
-
-def without_addresses(model: onnx.ModelProto) -> int:
-    """Drop memory addresses from node metadata; returns how many values changed.
-
-    The exporter writes the repr of each Python function a graph calls (``torch.sym_min`` in
-    DeBERTa's attention) into ``pkg.torch.onnx.class_hierarchy``, address included. The address
-    differs from process to process, so the same model exported twice gave two different files;
-    without it, the export is reproducible byte for byte. What the entry names is kept.
-    """
-    changed = 0
-    for graph in [model.graph, *model.functions]:
-        for ref in walk(graph):
-            for prop in ref.node.metadata_props:
-                value = _ADDRESS.sub(r"\1>", prop.value)
-                if value != prop.value:
-                    prop.value = value
-                    changed += 1
-    return changed
+        return Captured(proto)
 
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.
@@ -224,8 +201,6 @@ def warm_dynamo_exporter(opset_version: int = DynamoBackend.default_opset) -> No
         "attention_mask": torch.ones(2, 8, dtype=torch.long),
         "pixel_values": torch.zeros(2, 3, 16, 16),
     }
-    from . import capture_graph
-
     capture_graph(
         DynamoBackend(), _WarmUpModel().eval(), inputs, io, opset_version, Path(tempfile.gettempdir())
     )

@@ -1,8 +1,5 @@
 """The TorchScript exporter (``torch.onnx.export(dynamo=False)``): fast, mature, deprecated upstream.
 
-Decoders' attention masks (transformers 4.53 to 4.57 builds them with ``torch.vmap``, which the
-tracer cannot follow) are built by broadcasting while it captures (:func:`~.patches.traceable_masks`).
-
 The graph is exported without its weights (``export_params=False``), which spares the exporter
 copying every weight into a protobuf it then serialises; the weights are put back as initializers
 whose bytes stay in the model's own tensors until the one write (:mod:`modelexport.wire`).
@@ -17,16 +14,15 @@ from typing import Any
 import onnx
 import torch
 
+from ..common import INLINE_WEIGHT_LIMIT, BackendName, IOSpec
 from ..hierarchy.capture import (
     TorchScriptScopes,
     capture_torchscript_scopes,
     exporter_module,
     record_model_to_graph,
 )
-from ..inputs import IOSpec
 from ..wire import can_defer, placeholder
-from .base import INLINE_WEIGHT_LIMIT, BackendName, Captured, weight_bytes
-from .patches import traceable_masks
+from .base import Captured, weight_bytes
 
 
 class _Sink:
@@ -63,27 +59,26 @@ def _lift_parameters(proto: onnx.ModelProto, parameters: dict[str, Any], inputs:
     return weights
 
 
+def _opset_bounds() -> tuple[int, int]:
+    """The opsets torch's TorchScript exporter writes."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:
+        return 7, 20
+    return int(getattr(_constants, "ONNX_MIN_OPSET", 7)), int(
+        getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20)
+    )
+
+
 class TorchScriptBackend:
     name: BackendName = "torchscript"
     default_opset = 17
+    min_opset, max_opset = _opset_bounds()
 
     def capture(
-        self,
-        module: torch.nn.Module,
-        inputs: dict[str, torch.Tensor],
-        io: IOSpec,
-        opset: int,
-        scratch: Path,
-    ) -> Captured:
-        """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``)."""
-        with traceable_masks() as patches:
-            captured = self._capture(module, inputs, io, opset, scratch)
-        captured.patches = tuple(patches)
-        return captured
-
-    def _capture(
         self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, opset: int, scratch: Path
     ) -> Captured:
+        """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``)."""
         if weight_bytes(module) > INLINE_WEIGHT_LIMIT:
             # Past protobuf's in-memory limit: the exporter writes external data next to a file.
             path = scratch / "captured.onnx"

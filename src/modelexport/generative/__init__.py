@@ -1,42 +1,8 @@
-"""Generative models: decoder-only with a KV cache (``ORTModelForCausalLM``) and encoder-decoders
-split into encoder, decoder and decoder-with-past (``ORTModelForSeq2SeqLM``).
+"""Generative layouts: decoder-only with a KV cache (``ORTModelForCausalLM``) and encoder-decoders split
+into encoder, decoder and decoder-with-past (``ORTModelForSeq2SeqLM``): their files and names
+(:mod:`.layout`), the inputs of each decoding step (:mod:`.feeds`), the KV cache as flat tensors
+(:mod:`.cache`), the parts of an export (:mod:`.plan`) and greedy generation through Optimum
+(:mod:`.generate`).
 
-Written without Optimum's exporter, so it works where Optimum cannot import (transformers 5.x);
-transformers-version differences live in :mod:`.compat` alone.
+Written without Optimum's exporter, so it works where Optimum cannot import (transformers 5.x).
 """
-
-from __future__ import annotations
-
-from .generate import GenerateCheck, compare_generate
-from .layout import (
-    DECODER_FILE,
-    ENCODER_FILE,
-    POSITION_ID_MODEL_TYPES,
-    SEQ2SEQ_DECODER_FILE,
-    SEQ2SEQ_DECODER_WITH_PAST_FILE,
-    OnnxPart,
-    decoder_part,
-    seq2seq_parts,
-)
-from .pipeline import export_generative
-from .plan import DECODER_TASKS, GENERATIVE_TASKS, SEQ2SEQ_TASKS, Plan, is_generative_task, make_plan
-
-__all__ = [
-    "DECODER_FILE",
-    "DECODER_TASKS",
-    "ENCODER_FILE",
-    "GENERATIVE_TASKS",
-    "POSITION_ID_MODEL_TYPES",
-    "SEQ2SEQ_DECODER_FILE",
-    "SEQ2SEQ_DECODER_WITH_PAST_FILE",
-    "SEQ2SEQ_TASKS",
-    "GenerateCheck",
-    "OnnxPart",
-    "Plan",
-    "compare_generate",
-    "decoder_part",
-    "export_generative",
-    "is_generative_task",
-    "make_plan",
-    "seq2seq_parts",
-]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 
 from ..inputs import ordinary_token_floor
-from . import compat
+from . import cache
 from .layout import OnnxPart
 
 Phase = Literal["export", "verify"]
@@ -74,7 +74,7 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
         first["position_ids"] = position_ids(mask, prompt)
     with torch.no_grad():
         out = model(**first, use_cache=True, return_dict=True)
-    presents = compat.flatten_cache(out.past_key_values, self_attention_only=True)
+    presents = cache.flatten_cache(out.past_key_values, self_attention_only=True)
     names = _past_names(part)
     if not names:
         return {part.file: {"first": first}}
@@ -113,6 +113,6 @@ def seq2seq_steps(
     }
     for with_past in parts[2:]:
         cached = {**common, "input_ids": _tokens(batch, new, vocab, gen)}
-        cached.update(zip(_past_names(with_past), compat.flatten_cache(out.past_key_values), strict=True))
+        cached.update(zip(_past_names(with_past), cache.flatten_cache(out.past_key_values), strict=True))
         steps[with_past.file] = {"cached": cached}
     return steps

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import first_line
-from .plan import DECODER_TASKS
+from ..tasks import TaskSpec, get_task
 
 PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
 
@@ -31,11 +31,13 @@ class GenerateCheck:
     error: str = ""
 
 
-def _inputs(source: Path, task: str, prompts: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """``prompts`` tokenized as a padded batch: left padding for decoder-only models (as batched
+    generation needs), the tokenizer's own side for encoder-decoders."""
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    if task in DECODER_TASKS:
+    if task.layout == "decoder":
         tokenizer.padding_side = "left"
     return dict(tokenizer(list(prompts), padding=True, return_tensors="pt"))
 
@@ -63,11 +65,9 @@ def compare_generate(
     """Generate with the source model in PyTorch and with ``ORTModelFor...`` on the export."""
     import transformers
 
-    from ..tasks import get_task
-
     spec = get_task(task)
     check = GenerateCheck(False, spec.ort_class, max_new_tokens)
-    inputs = _inputs(Path(source), task, prompts)
+    inputs = prompt_inputs(Path(source), spec, prompts)
     reference_model = getattr(transformers, spec.auto_class).from_pretrained(source).eval()
     check.reference = greedy(reference_model, inputs, max_new_tokens).tolist()
     try:

@@ -10,11 +10,9 @@ the self-attention presents). Names and axes follow optimum-onnx 0.1.0's ONNX co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from ..inputs import IOSpec, TensorSpec
-
-Kind = Literal["decoder", "seq2seq"]
+from ..common import IOSpec, TensorSpec
+from ..parts import Role
 
 DECODER_FILE = "model.onnx"
 ENCODER_FILE = "encoder_model.onnx"
@@ -68,7 +66,7 @@ class OnnxPart:
     """One ONNX file of a generative export: its name, its role and its inputs/outputs."""
 
     file: str
-    role: Literal["decoder", "encoder", "decoder_first", "decoder_with_past"]
+    role: Role
     io: IOSpec
 
 

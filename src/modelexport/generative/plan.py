@@ -1,30 +1,20 @@
-"""What a generative export writes for one loaded model: its ONNX parts and their step feeds."""
+"""The parts of a generative export: Optimum's files for the layout, each with its traced module and
+the feeds of its decoding steps (``first``: the prompt with an empty cache; ``cached``: new tokens
+after it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..inputs import ordinary_token_floor
-from . import compat
-from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
+from ..parts import Part
+from ..tasks import TaskSpec
+from ..wrappers import DecoderStep, EncoderOutputs, Seq2SeqDecoderStep, TracedModule, traced
+from . import cache
+from .feeds import StepFeeds, decoder_steps, seq2seq_steps, vocab_size
 from .layout import POSITION_ID_MODEL_TYPES, OnnxPart, decoder_part, seq2seq_parts
-from .wrappers import GenerativeWrapper, wrap_part
-
-DECODER_TASKS = frozenset({"text-generation", "text-generation-with-past"})
-SEQ2SEQ_TASKS = frozenset({"text2text-generation", "text2text-generation-with-past"})
-GENERATIVE_TASKS = DECODER_TASKS | SEQ2SEQ_TASKS
-
-
-def is_generative_task(task: str) -> bool:
-    """Tasks whose export is several files and/or a KV cache, written by this package."""
-    return task in GENERATIVE_TASKS
-
-
-def with_past(task: str) -> bool:
-    return task.endswith("-with-past")
 
 
 def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
@@ -34,40 +24,35 @@ def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
     extra = {"decoder_input_ids": ids[:, :1]} if seq2seq else {}
     with torch.no_grad():
         out = model(input_ids=ids, use_cache=True, return_dict=True, **extra)
-    flat = compat.flatten_cache(out.past_key_values, self_attention_only=not seq2seq)
+    flat = cache.flatten_cache(out.past_key_values, self_attention_only=not seq2seq)
     return len(flat) // (4 if seq2seq else 2)
 
 
-@dataclass
-class Plan:
-    """The parts to export, their traced wrappers, and the inputs to trace and verify with."""
-
-    parts: tuple[OnnxPart, ...]
-    wrappers: dict[str, GenerativeWrapper]
-    trace: StepFeeds
-    check: StepFeeds
-
-    @property
-    def files(self) -> list[str]:
-        return [p.file for p in self.parts]
+def _module(model: torch.nn.Module, part: OnnxPart) -> TracedModule:
+    if part.role == "decoder":
+        return traced(DecoderStep, model, part.io)
+    if part.role == "encoder":
+        return traced(EncoderOutputs, model, part.io)
+    return traced(Seq2SeqDecoderStep, model, part.io, with_past_inputs=part.role == "decoder_with_past")
 
 
-def make_plan(model: torch.nn.Module, task: str) -> Plan:
-    """Parts and feeds for ``task``; the model's own presents size every past."""
+def generative_parts(model: torch.nn.Module, task: TaskSpec) -> tuple[Part, ...]:
+    """The parts of ``task``'s layout; the model's own presents size every past."""
     config: Any = model.config
-    past = with_past(task)
-    layers = _cache_layers(model, seq2seq=task in SEQ2SEQ_TASKS)
-    if task in DECODER_TASKS:
-        parts: tuple[OnnxPart, ...] = (
-            decoder_part(layers, config.model_type in POSITION_ID_MODEL_TYPES, with_past=past),
-        )
+    seq2seq = task.layout == "seq2seq"
+    layers = _cache_layers(model, seq2seq)
+    if seq2seq:
+        specs = seq2seq_parts(layers, with_past=task.with_past)
+        trace, check = seq2seq_steps(specs, model, "export"), seq2seq_steps(specs, model, "verify")
     else:
-        parts = seq2seq_parts(layers, with_past=past)
+        position_ids = config.model_type in POSITION_ID_MODEL_TYPES
+        specs = (decoder_part(layers, position_ids, with_past=task.with_past),)
+        trace, check = decoder_steps(specs[0], model, "export"), decoder_steps(specs[0], model, "verify")
+    return tuple(_part(spec, model, trace, check) for spec in specs)
 
-    def steps(phase: Phase) -> StepFeeds:
-        if task in DECODER_TASKS:
-            return decoder_steps(parts[0], model, phase)
-        return seq2seq_steps(parts, model, phase)
 
-    wrappers = {p.file: wrap_part(model, p) for p in parts}
-    return Plan(parts, wrappers, steps("export"), steps("verify"))
+def _part(spec: OnnxPart, model: torch.nn.Module, trace: StepFeeds, check: StepFeeds) -> Part:
+    steps = trace[spec.file]
+    traced_step = steps["cached"] if "cached" in steps else steps["first"]
+    checks = {str(step): feeds for step, feeds in check[spec.file].items()}
+    return Part(spec.file, spec.role, spec.io, _module(model, spec), traced_step, checks)

@@ -5,7 +5,7 @@ Pipeline use::
     captured = capture_graph(backend, wrapper, inputs, io, opset, workdir)   # modelexport.backends
     model, scopes = captured.proto, captured.scopes                       # scopes: TorchScript only
     report = tag_model(model, wrapper, backend="torchscript", scope_info=scopes)
-    # clean_onnx: strip_node_metadata(model) instead of keeping the tags; report.to_json() either way
+    # clean_onnx: modelexport.graph.strip_node_metadata(model); report.to_json() either way
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from .tagging import (
     KEY_SOURCE,
     KEY_TAG,
     TAG_KEYS,
-    strip_node_metadata,
     tag_model,
 )
 
@@ -40,6 +39,5 @@ __all__ = [
     "TorchScriptScopes",
     "capture_torchscript_scopes",
     "module_agreement",
-    "strip_node_metadata",
     "tag_model",
 ]

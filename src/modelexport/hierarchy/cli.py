@@ -13,9 +13,9 @@ from typing import cast
 import click
 import onnx
 
-from .graph import walk
+from ..graph import walk
 from .modules import ROOT, parent_path
-from .report import SOURCES, HierarchyReport, ModuleRecord, NodeRecord, Source, _sort_key
+from .report import SOURCES, HierarchyReport, ModuleRecord, NodeRecord, Source, sort_key
 from .tagging import KEY_CLASS, KEY_MODULE, KEY_SOURCE, KEY_TAG
 
 SIDECAR = "hierarchy.json"
@@ -107,7 +107,7 @@ def render_tree(report: HierarchyReport) -> list[str]:
         return f"{name}: {m.class_name}  {m.subtree_nodes}{here}"
 
     def visit(path: str, indent: str) -> None:
-        kids = sorted(children.get(path, []), key=_sort_key)
+        kids = sorted(children.get(path, []), key=sort_key)
         for i, kid in enumerate(kids):
             last = i == len(kids) - 1
             lines.append(f"{indent}{'└── ' if last else '├── '}{label(kid)}")

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .graph import walk
+from ..graph import walk
 from .tagging import KEY_MODULE
 
 _WEIGHT_INPUTS = {"MatMul": (0, 1), "Gemm": (1,), "Conv": (1,), "ConvTranspose": (1,), "Gather": (0,)}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..backends.base import WRAPPER_ATTRIBUTE
+from ..common import WRAPPER_ATTRIBUTE
 
 ROOT = ""
 _CONTAINERS = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.ParameterList, torch.nn.ParameterDict)

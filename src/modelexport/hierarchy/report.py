@@ -107,7 +107,7 @@ class HierarchyReport:
             "summary": self.summary(),
             "modules": [
                 {**asdict(m), "direct": m.direct}
-                for m in sorted(self.modules.values(), key=lambda m: _sort_key(m.path))
+                for m in sorted(self.modules.values(), key=lambda m: sort_key(m.path))
             ],
             "nodes": {
                 n.key: {"module": n.module, "op_type": n.op_type, "source": n.source}
@@ -138,6 +138,6 @@ class HierarchyReport:
         )
 
 
-def _sort_key(path: str) -> tuple[Any, ...]:
+def sort_key(path: str) -> tuple[Any, ...]:
     """Natural order: ``layer.2`` before ``layer.10``."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")) if path else ()

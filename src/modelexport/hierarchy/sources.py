@@ -15,9 +15,9 @@ from functools import cache
 
 import torch
 
-from ..backends.base import WRAPPER_ATTRIBUTE
+from ..common import WRAPPER_ATTRIBUTE
+from ..graph import NodeRef
 from .capture import NodeScope, Scope, TorchScriptScopes
-from .graph import NodeRef
 from .modules import ROOT, ModuleIndex, qualified_class, within
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"

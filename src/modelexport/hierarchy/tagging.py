@@ -18,14 +18,14 @@ Keys written on every node (plain strings):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import onnx
 import torch
 
+from ..common import BackendName
 from ..errors import TagError
+from ..graph import NodeRef, neighbours, node_keys, walk
 from .capture import TorchScriptScopes
-from .graph import NodeRef, neighbours, node_keys, walk
 from .modules import ModuleIndex, within
 from .report import HierarchyReport, ModuleRecord, NodeRecord, Source
 from .sources import TracedTree, dynamo_sources, refine_by_parameters, torchscript_sources
@@ -36,8 +36,6 @@ KEY_TAG = "modelexport.tag"
 KEY_SOURCE = "modelexport.source"
 KEY_NAMESPACE = "namespace"
 TAG_KEYS = (KEY_MODULE, KEY_CLASS, KEY_TAG, KEY_SOURCE, KEY_NAMESPACE)
-
-BackendName = Literal["torchscript", "dynamo"]
 
 
 def tag_model(
@@ -189,14 +187,3 @@ def _report(
         source_available=not notes,
         notes=notes,
     )
-
-
-def strip_node_metadata(model: onnx.ModelProto) -> int:
-    """Remove every node's ``metadata_props`` (ours and the exporter's), subgraphs and functions
-    included; returns how many entries were removed."""
-    removed = 0
-    for g in [model.graph, *model.functions]:
-        for ref in walk(g):
-            removed += len(ref.node.metadata_props)
-            del ref.node.metadata_props[:]
-    return removed

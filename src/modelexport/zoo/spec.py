@@ -35,8 +35,6 @@ class ArchSpec:
     preprocessor: Preprocessor
     # Side of the square images the image processor produces (vision and multimodal only).
     image_size: int | None = None
-    # Per-architecture ONNX-vs-PyTorch tolerance; None means the exporter's default.
-    atol: float | None = None
     # Special tokens for a model type whose tokenizer class declares none (transformers 5 loads llama,
     # mistral and bloom checkpoints with the generic TokenizersBackend); the class's own win otherwise.
     special_tokens: Mapping[str, str] = field(default_factory=dict, hash=False)

@@ -14,7 +14,7 @@ from typing import Any
 import transformers
 
 from .compat import slow_tokenizer_name
-from .tokenizers import _trained_json, special_tokens_of
+from .tokenizers import special_tokens_of, trained_json
 
 
 def _spm_model(pieces: list[tuple[str, float]], specials: dict[str, str]) -> bytes:
@@ -50,7 +50,7 @@ def build_spm_tokenizer(model_type: str, out_dir: Path, model_max_length: int) -
     cls = getattr(transformers, name)
     specials = special_tokens_of(cls)
     ordered = tuple(dict.fromkeys(specials.values()))
-    vocab = json.loads(_trained_json("unigram", ordered, specials.get("unk_token")))["model"]["vocab"]
+    vocab = json.loads(trained_json("unigram", ordered, specials.get("unk_token")))["model"]["vocab"]
     pieces = [(str(p), float(s)) for p, s in vocab]
     spm_file, vocab_file = out_dir / "source.spm", out_dir / "vocab.json"
     spm_file.write_bytes(_spm_model(pieces, specials))

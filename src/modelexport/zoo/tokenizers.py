@@ -183,7 +183,7 @@ def special_tokens_of(
 
 
 @cache
-def _trained_json(recipe: str, specials: tuple[str, ...], unk: str | None) -> str:
+def trained_json(recipe: str, specials: tuple[str, ...], unk: str | None) -> str:
     """Learn once per (recipe, special tokens) in a process; the JSON is the deterministic artefact."""
     tok = RECIPES[recipe](list(specials), unk)
     for special in specials:
@@ -223,7 +223,7 @@ def build_tokenizer(
     specials = special_tokens_of(fast_cls, fallback_specials)
     unk = specials.get("unk_token")
     ordered = tuple(dict.fromkeys(specials.values()))
-    backend = Tokenizer.from_str(_trained_json(recipe, ordered, unk))
+    backend = Tokenizer.from_str(trained_json(recipe, ordered, unk))
     extra: dict[str, Any] = (
         {"legacy": False} if "legacy" in inspect.signature(fast_cls.__init__).parameters else {}
     )

@@ -1,0 +1,151 @@
+"""ONNX graphs: every node of a model (subgraphs included) and its neighbours, and the edits the
+pipeline makes to a captured graph (value names, dynamic axis names, node metadata)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import onnx
+
+from .common import IOSpec
+
+MAIN = "main"
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """A node and where it lives: ``graph`` is ``main`` or ``<main>/<If node>/<then_branch>/...``."""
+
+    index: int  # position in the flat walk
+    graph: str
+    node: onnx.NodeProto
+    parent: int | None  # flat index of the control-flow node owning this subgraph
+
+
+def subgraphs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.name, attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            for i, g in enumerate(attr.graphs):
+                yield f"{attr.name}.{i}", g
+
+
+def walk(graph: onnx.GraphProto | onnx.FunctionProto) -> list[NodeRef]:
+    """All nodes, depth first: a control-flow node is followed by its subgraphs' nodes."""
+    out: list[NodeRef] = []
+
+    def visit(g: onnx.GraphProto | onnx.FunctionProto, where: str, parent: int | None) -> None:
+        for node in g.node:
+            ref = NodeRef(len(out), where, node, parent)
+            out.append(ref)
+            for attr_name, sub in subgraphs(node):
+                visit(sub, f"{where}/{node.name or ref.index}/{attr_name}", ref.index)
+
+    visit(graph, MAIN, None)
+    return out
+
+
+def node_keys(refs: list[NodeRef]) -> list[str]:
+    """A unique key per node: its name, or ``<graph>#<index>`` when the name is empty or repeated."""
+    counts: dict[str, int] = defaultdict(int)
+    for ref in refs:
+        counts[ref.node.name] += 1
+    return [
+        ref.node.name if ref.node.name and counts[ref.node.name] == 1 else f"{ref.graph}#{ref.index}"
+        for ref in refs
+    ]
+
+
+def neighbours(refs: list[NodeRef]) -> tuple[list[list[int]], list[list[int]]]:
+    """(consumers, producers) of every node by flat index; a subgraph's use of an outer value counts."""
+    producer: dict[str, int] = {}
+    for ref in refs:
+        for out in ref.node.output:
+            if out:
+                producer[out] = ref.index
+    consumers: list[list[int]] = [[] for _ in refs]
+    producers: list[list[int]] = [[] for _ in refs]
+    for ref in refs:
+        for name in ref.node.input:
+            source = producer.get(name) if name else None
+            if source is not None and source != ref.index:
+                consumers[source].append(ref.index)
+                producers[ref.index].append(source)
+    return consumers, producers
+
+
+def rename_values(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
+    """Rename graph inputs/outputs and every reference to them, subgraphs included."""
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        value.name = renames.get(value.name, value.name)
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+        for _, sub in subgraphs(node):
+            rename_values(sub, renames)
+
+
+def name_dynamic_axes(model: onnx.ModelProto, io: IOSpec) -> None:
+    """Rename symbolic dims the exporter chose (``s59``) to the names in ``io`` throughout the graph.
+
+    The dynamo exporter names only the axes it was asked to keep dynamic; axes it was allowed to
+    decide on (height, width) come out as ``sN``. A no-op for graphs already named as ``io`` says.
+    """
+    renames: dict[str, str] = {}
+    by_name = {v.name: v for v in (*model.graph.input, *model.graph.output)}
+    for spec in (*io.inputs, *io.outputs):
+        value = by_name.get(spec.name)
+        if value is None:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in spec.axes.items():
+            if axis < len(dims) and dims[axis].dim_param and dims[axis].dim_param != name:
+                renames.setdefault(dims[axis].dim_param, name)
+    if not renames:
+        return
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renames:
+                dim.dim_param = renames[dim.dim_param]
+
+
+def _node_metadata(model: onnx.ModelProto) -> Iterator[onnx.StringStringEntryProto]:
+    for g in [model.graph, *model.functions]:
+        for ref in walk(g):
+            yield from ref.node.metadata_props
+
+
+# A Python object's default repr, ``<function sym_min at 0x7f3a...>``: the address part.
+_ADDRESS = re.compile(r"(<[^<>]*?) at 0x[0-9a-fA-F]+>")
+
+
+def without_addresses(model: onnx.ModelProto) -> int:
+    """Drop memory addresses from node metadata; returns how many values changed.
+
+    The dynamo exporter writes the repr of each Python function a graph calls (``torch.sym_min`` in
+    DeBERTa's attention) into ``pkg.torch.onnx.class_hierarchy``, address included. The address
+    differs from process to process, so the same model exported twice gave two different files;
+    without it, the export is reproducible byte for byte. What the entry names is kept.
+    """
+    changed = 0
+    for prop in _node_metadata(model):
+        value = _ADDRESS.sub(r"\1>", prop.value)
+        if value != prop.value:
+            prop.value = value
+            changed += 1
+    return changed
+
+
+def strip_node_metadata(model: onnx.ModelProto) -> int:
+    """Remove every node's ``metadata_props`` (ours and the exporter's), subgraphs and functions
+    included; returns how many entries were removed."""
+    removed = 0
+    for g in [model.graph, *model.functions]:
+        for ref in walk(g):
+            removed += len(ref.node.metadata_props)
+            del ref.node.metadata_props[:]
+    return removed

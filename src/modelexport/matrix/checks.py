@@ -1,0 +1,240 @@
+"""The checks a matrix cell runs on an export directory, each returning a schema record.
+
+They treat every exporter's output alike (ours and Optimum's): files present, plain ONNX Runtime vs
+PyTorch, and Optimum's ``ORTModelFor<Task>`` vs PyTorch, all at the same inputs of a shape other
+than the traced one. Nothing here raises for a failed check: a failure is a record.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..render.schema import FilesCheck, LoadCheck, ParityCheck, first_line
+
+SuiteResult = tuple[FilesCheck, ParityCheck, LoadCheck, ParityCheck]
+
+# Files every export needs besides its ONNX files, files an exporter promises on top, and
+# preprocessor files that must be carried over whenever the source checkpoint has them.
+REQUIRED_FILES = ("config.json",)
+EXPORTER_FILES: Mapping[str, tuple[str, ...]] = {"modelexport": ("export_metadata.json",), "optimum": ()}
+PREPROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json")
+
+
+def error_text(e: BaseException) -> str:
+    """``Type: first line`` of an exception, the form every row stores."""
+    return f"{type(e).__name__}: {first_line(e)}".rstrip(": ")
+
+
+def probe_import(target: str) -> str | None:
+    """``None`` if ``module[:attribute]`` imports, else why not (any exception, not only ImportError).
+
+    Name an attribute for lazy packages: ``import optimum.onnxruntime`` succeeds even where
+    ``from optimum.onnxruntime import ORTModel`` fails.
+    """
+    module, _, attribute = target.partition(":")
+    try:
+        loaded = importlib.import_module(module)
+        if attribute:
+            getattr(loaded, attribute)
+    except Exception as e:
+        return error_text(e)
+    return None
+
+
+def check_files(
+    export_dir: Path, source_dir: Path, exporter: str, onnx_files: Iterable[str] = ("model.onnx",)
+) -> FilesCheck:
+    """Are the files Optimum and the exporter's contract need in ``export_dir``."""
+    expected = [*onnx_files, *REQUIRED_FILES, *EXPORTER_FILES.get(exporter, ())]
+    expected = list(dict.fromkeys(expected))
+    expected += [name for name in PREPROCESSOR_FILES if (source_dir / name).is_file()]
+    missing = [name for name in expected if not (export_dir / name).is_file()]
+    return FilesCheck(ok=not missing, missing=missing)
+
+
+def onnx_bytes(export_dir: Path) -> int | None:
+    """Size of every ONNX file of the export plus any external-data file beside them."""
+    sizes = [f.stat().st_size for f in export_dir.glob("*.onnx*") if f.is_file()]
+    return sum(sizes) if sizes else None
+
+
+def _position_ids(inputs: Mapping[str, Any]) -> Any:
+    """What transformers uses when no position_ids are passed (no cache): 0..seq-1 per row."""
+    import torch
+
+    ids = inputs["input_ids"]
+    return torch.arange(ids.shape[-1]).expand(ids.shape).contiguous()
+
+
+# Inputs an exporter may add that PyTorch derives by itself when they are not passed: feeding the
+# same derivation keeps the comparison like for like (Optimum adds position_ids to decoders).
+DERIVED_INPUTS: Mapping[str, Any] = {"position_ids": _position_ids}
+
+
+@dataclass
+class Reference:
+    """PyTorch's outputs at the check inputs; ``error`` when they could not be computed.
+
+    ``derived``: inputs the model made for itself from ``inputs`` (BART's decoder tokens), checked
+    to give PyTorch's outputs when fed, for exports that take them as inputs.
+    """
+
+    inputs: dict[str, Any]
+    outputs: dict[str, np.ndarray]
+    expected: tuple[str, ...]
+    error: str | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
+
+    def feed(self, names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+        """Inputs for ``names`` (derived ones included) and the names it cannot provide."""
+        feed, missing = {}, []
+        for name in names:
+            if name in self.inputs:
+                feed[name] = self.inputs[name]
+            elif name in self.derived:
+                feed[name] = self.derived[name]
+            elif name in DERIVED_INPUTS and "input_ids" in self.inputs:
+                feed[name] = DERIVED_INPUTS[name](self.inputs)
+            else:
+                missing.append(name)
+        return feed, missing
+
+
+def pytorch_reference(source_dir: Path, task: str) -> Reference:
+    """Load the checkpoint as a user would and run it on the verification-shaped inputs."""
+    import torch
+
+    from ..inputs import make_inputs
+    from ..io_spec import build_io_spec
+    from ..loading import load
+
+    try:
+        loaded = load(str(source_dir), task)
+        io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+        inputs = make_inputs(io, loaded.config, loaded.preprocessors, "verify")
+        with torch.no_grad():
+            result = loaded.model(**inputs)
+    except Exception as e:
+        return Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}")
+    outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
+    # The io spec's outputs, not the task's: some models keep more (CLIP keeps Optimum's four).
+    reference = Reference(inputs, outputs, tuple(io.output_names))
+    decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
+    if decoder_tokens is not None:
+        reference.derived["decoder_input_ids"] = decoder_tokens
+    return reference
+
+
+def _own_decoder_tokens(model: Any, inputs: Mapping[str, Any], without: Mapping[str, Any]) -> Any | None:
+    """The decoder tokens an encoder-decoder makes from ``input_ids`` when none are passed (BART
+    shifts them right with its modeling module's ``shift_tokens_right``), if feeding them gives
+    exactly the outputs PyTorch gave ``without`` them; else ``None``."""
+    import torch
+
+    config = getattr(model, "config", None)
+    if not getattr(config, "is_encoder_decoder", False) or "decoder_input_ids" in inputs:
+        return None
+    shift = getattr(sys.modules.get(type(model).__module__), "shift_tokens_right", None)
+    if shift is None or "input_ids" not in inputs:
+        return None
+    try:
+        params = inspect.signature(shift).parameters
+        options = {p: getattr(config, p) for p in ("pad_token_id", "decoder_start_token_id") if p in params}
+        tokens = shift(inputs["input_ids"], **options)
+        with torch.no_grad():
+            fed = model(**inputs, decoder_input_ids=tokens)
+    except Exception:
+        return None
+    same = all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor))
+    return tokens if same else None
+
+
+def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: float) -> ParityCheck:
+    """Max|Δ| per expected output; a missing output or a shape mismatch fails the check."""
+    from ..verify import compare_arrays
+
+    check = ParityCheck(atol=atol, rtol=rtol)
+    problems = []
+    for name in reference.expected:
+        if name not in actual or name not in reference.outputs:
+            problems.append(f"output '{name}' missing")
+            continue
+        got = np.asarray(actual[name].detach() if hasattr(actual[name], "detach") else actual[name])
+        result = compare_arrays(name, reference.outputs[name], got, atol=atol, rtol=rtol)
+        if result.reference_shape != result.onnx_shape:
+            problems.append(f"'{name}' shape {list(result.onnx_shape)} != {list(result.reference_shape)}")
+            continue
+        check.max_abs_diff[name] = result.max_abs_diff
+        if not result.ok:
+            problems.append(f"'{name}' max|Δ| {result.max_abs_diff:.2e} > atol {atol:g} / rtol {rtol:g}")
+    if not reference.expected:
+        problems.append("no outputs to compare")
+    check.ok = not problems
+    check.error = "; ".join(problems) or None
+    return check
+
+
+def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float) -> ParityCheck:
+    """Plain ONNX Runtime on model.onnx vs PyTorch; no Optimum involved."""
+    if reference.error:
+        return ParityCheck(ok=False, error=reference.error, atol=atol, rtol=rtol)
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        feed, missing = reference.feed(i.name for i in session.get_inputs())
+        if missing:
+            error = f"model.onnx wants inputs the check lacks: {missing}"
+            return ParityCheck(ok=False, error=error, atol=atol, rtol=rtol)
+        names = [o.name for o in session.get_outputs()]
+        arrays = {k: v.numpy() for k, v in feed.items()}
+        actual = dict(zip(names, session.run(names, arrays), strict=True))
+    except Exception as e:
+        return ParityCheck(ok=False, error=f"ONNX Runtime: {error_text(e)}", atol=atol, rtol=rtol)
+    return compare(reference, actual, atol, rtol)
+
+
+def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[LoadCheck, ParityCheck]:
+    """``ORTModelFor<Task>.from_pretrained(dir)``, then its outputs vs PyTorch at atol = rtol = 1e-4."""
+    from ..tasks import get_task
+    from ..verify import DEFAULT_ATOL
+
+    tol = DEFAULT_ATOL
+    try:
+        import optimum.onnxruntime as ortm
+
+        model = getattr(ortm, get_task(task).ort_class).from_pretrained(export_dir)
+    except Exception as e:
+        return LoadCheck(ok=False, error=error_text(e)), ParityCheck(atol=tol, rtol=tol)
+    if reference.error:
+        return LoadCheck(ok=True), ParityCheck(ok=False, error=reference.error, atol=tol, rtol=tol)
+    try:
+        feed, missing = reference.feed(model.input_names)
+        if missing:
+            raise ValueError(f"the model wants inputs the check lacks: {missing}")
+        outputs = model(**feed)
+    except Exception as e:
+        return LoadCheck(ok=True), ParityCheck(ok=False, error=f"run: {error_text(e)}", atol=tol, rtol=tol)
+    return LoadCheck(ok=True), compare(reference, dict(outputs.items()), tol, tol)
+
+
+def run_checks(
+    out: Path, source: Path, task: str, exporter: str, atol: float, rtol: float, optimum: bool
+) -> SuiteResult:
+    """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
+    reference = pytorch_reference(source, task)
+    ort = ort_parity(out, reference, atol, rtol)
+    load, parity = optimum_checks(out, task, reference) if optimum else (LoadCheck(), ParityCheck())
+    return check_files(out, source, exporter), ort, load, parity

@@ -1,0 +1,115 @@
+"""Checks for generative tasks (decoder-only with a KV cache, encoder-decoders), on any exporter's files.
+
+Plain ONNX Runtime generates greedily over the files (:mod:`.ort_generate`, apart from the exporter's
+own code) from left-padded prompts of different lengths, at batch 2 and batch 1, and must choose
+exactly PyTorch's tokens, from logits within tolerance at every step; where Optimum imports, its
+``ORTModelFor...`` generates too and must give PyTorch's tokens exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..generative.generate import PROMPTS, prompt_inputs
+from ..render.schema import LoadCheck, ParityCheck
+from ..tasks import TaskSpec, get_task
+from .checks import SuiteResult, check_files, error_text
+from .ort_generate import OrtGeneration, decoder_generate, seq2seq_generate
+
+NEW_TOKENS = 12
+
+
+def expected_files(task: TaskSpec) -> list[str]:
+    """The ONNX files Optimum's loader reads for a generative task (unmerged layout)."""
+    if task.layout == "decoder":
+        return ["model.onnx"]
+    return ["encoder_model.onnx", "decoder_model.onnx"] + (
+        ["decoder_with_past_model.onnx"] if task.with_past else []
+    )
+
+
+def _reference(model: Any, inputs: dict[str, Any]) -> tuple[list[list[int]], list[np.ndarray]]:
+    """PyTorch's greedy tokens after the prompt and the raw logits of every step."""
+    import torch
+
+    with torch.no_grad():
+        out = model.generate(
+            **inputs,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=NEW_TOKENS,
+            min_new_tokens=NEW_TOKENS,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+    prompt = 0 if model.config.is_encoder_decoder else inputs["input_ids"].shape[1]
+    offset = 1 if model.config.is_encoder_decoder else 0  # the decoder start token
+    tokens = out.sequences[:, prompt + offset :].tolist()
+    return tokens, [t.numpy() for t in out.logits]
+
+
+def _ort(export_dir: Path, task: TaskSpec, model: Any, inputs: dict[str, Any]) -> OrtGeneration:
+    ids, mask = inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()
+    if task.layout == "decoder":
+        return decoder_generate(export_dir, ids, mask, NEW_TOKENS)
+    start = getattr(model.generation_config, "decoder_start_token_id", None)
+    start = model.config.decoder_start_token_id if start is None else start
+    return seq2seq_generate(export_dir, ids, mask, int(start), NEW_TOKENS)
+
+
+def ort_generation(export_dir: Path, source: Path, task: TaskSpec, atol: float, rtol: float) -> ParityCheck:
+    """Greedy tokens of plain ONNX Runtime vs PyTorch, batch 2 and batch 1; max|Δ| of the logits."""
+    import transformers
+
+    check = ParityCheck(atol=atol, rtol=rtol)
+    problems = []
+    try:
+        model = getattr(transformers, task.auto_class).from_pretrained(source).eval()
+        for batch in (2, 1):
+            inputs = prompt_inputs(source, task, PROMPTS[-batch:])
+            tokens, logits = _reference(model, inputs)
+            got = _ort(export_dir, task, model, inputs)
+            diff = max(float(np.abs(g - r).max()) for g, r in zip(got.logits, logits, strict=True))
+            check.max_abs_diff[f"logits (batch {batch})"] = diff
+            close = all(
+                np.allclose(g, r, atol=atol, rtol=rtol) for g, r in zip(got.logits, logits, strict=True)
+            )
+            if got.tokens != tokens:
+                problems.append(f"batch {batch}: greedy tokens {got.tokens} differ from PyTorch's {tokens}")
+            elif not close:
+                problems.append(
+                    f"batch {batch}: logits max|Δ| {diff:.2e} beyond atol {atol:g} / rtol {rtol:g}"
+                )
+    except Exception as e:
+        check.ok, check.error = False, f"ONNX Runtime: {error_text(e)}"
+        return check
+    check.ok = not problems
+    check.error = "; ".join(problems) or None
+    return check
+
+
+def _optimum(source: Path, out: Path, task: TaskSpec) -> tuple[LoadCheck, ParityCheck]:
+    """Greedy generation through ``ORTModelFor...`` must give PyTorch's tokens exactly."""
+    from ..generative.generate import compare_generate
+
+    result = compare_generate(source, out, task.name, use_cache=task.with_past)
+    if result.error:
+        return LoadCheck(ok=False, error=result.error), ParityCheck()
+    parity = ParityCheck(ok=result.ok)
+    if not result.ok:
+        parity.error = f"greedy tokens differ from PyTorch's: {result.onnx} vs {result.reference}"
+    return LoadCheck(ok=True), parity
+
+
+def run_generative_checks(
+    out: Path, source: Path, task_name: str, exporter: str, atol: float, rtol: float, optimum: bool
+) -> SuiteResult:
+    """Files, ONNX Runtime's generation and (where Optimum imports) Optimum's, for one export."""
+    task = get_task(task_name)
+    files = check_files(out, source, exporter, onnx_files=expected_files(task))
+    ort = ort_generation(out, source, task, atol, rtol)
+    load, parity = _optimum(source, out, task) if optimum else (LoadCheck(), ParityCheck())
+    return files, ort, load, parity

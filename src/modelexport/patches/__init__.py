@@ -1,0 +1,62 @@
+"""The registry of traceable replacements for model code an exporter cannot trace, applied once by
+the pipeline while it captures (:func:`patched`).
+
+Each replacement computes what the original computes wherever the original runs; the verify stage
+checks the exported graph against the unpatched model at other shapes, so a replacement that drifted
+from the original fails the export instead of passing silently. What the traced code actually ran of
+them is recorded (``model_patches`` in ``export_metadata.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from ..common import BackendName
+from . import cache_layer, eos_pooling, masks
+from .base import Patch, record
+
+_ALL = frozenset({"single", "decoder", "seq2seq"})
+_GENERATIVE = frozenset({"decoder", "seq2seq"})
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        name="traceable-masks",
+        replaces="transformers.masking_utils' sdpa and eager mask functions where they use torch.vmap",
+        versions="4.53-4.57 (5.x: only with use_vmap=True)",
+        # torch.export traces vmap itself for a single forward; the generative files need it too.
+        scope={"torchscript": _ALL, "dynamo": _GENERATIVE},
+        activate=lambda model, applied: masks.traceable_masks(applied),
+    ),
+    Patch(
+        name="assigning-first-cache-update",
+        replaces="transformers.cache_utils.DynamicLayer.update's first concatenation onto a placeholder",
+        versions=">= 4.56",
+        scope={"torchscript": _GENERATIVE, "dynamo": _GENERATIVE},
+        activate=lambda model, applied: cache_layer.assigning_first_update(applied),
+    ),
+    Patch(
+        name="eos-pooling-by-gather",
+        replaces="*ForSequenceClassification.forward's data-dependent </s> pooling (BART family)",
+        versions="4.x",
+        scope={"dynamo": frozenset({"single"})},
+        activate=eos_pooling.eos_pooling_by_gather,
+        applies=eos_pooling.applies,
+    ),
+)
+
+__all__ = ["PATCHES", "Patch", "patched", "record"]
+
+
+@contextlib.contextmanager
+def patched(model: torch.nn.Module, backend: BackendName, layout: str) -> Iterator[list[str]]:
+    """Every registered patch in scope for ``backend`` and ``layout`` that applies to ``model``, active
+    for the block; yields what the traced code ran of them (filled in as it runs)."""
+    applied: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for patch in PATCHES:
+            if layout in patch.scope.get(backend, ()) and patch.applies(model):
+                stack.enter_context(patch.activate(model, applied))
+        yield applied

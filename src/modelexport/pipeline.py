@@ -1,0 +1,359 @@
+"""The export pipeline: load -> plan -> capture -> tag -> verify -> package, one stage runner, one error
+path, every task over the parts of its plan (a single-file task is a one-part plan).
+
+Backends are tried in the order given (``auto``: :data:`~modelexport.common.AUTO_ORDER`) on the same
+loaded model, plan and PyTorch references; each attempt writes into its own directory inside the
+staging directory, so a failed attempt leaves nothing behind for the next. :class:`ExportStatus`
+records every stage (status, seconds, message); it is the CLI's summary and a matrix cell's row.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import onnx
+
+from .backends import Backend, Captured, capture_graph, get_backend
+from .common import IOSpec, identifier
+from .errors import (
+    CaptureError,
+    LoadError,
+    ModelExportError,
+    ModelRunError,
+    PackageError,
+    TagError,
+    VerifyError,
+    first_line,
+    root_cause,
+    subject,
+    without_subject,
+)
+from .graph import name_dynamic_axes, rename_values, strip_node_metadata
+from .hierarchy import tag_model
+from .loading import LoadedModel, load
+from .options import ExportOptions
+from .packaging import HIERARCHY_FILE, METADATA_FILE, save_configs, save_onnx, write_json
+from .parts import Part, Plan
+from .patches import patched
+from .plan import make_plan
+from .staging import check_not_source, staging_dir
+from .verify import References, references, verify_plan
+from .version import __version__
+
+Stage = Literal["load", "capture", "tag", "verify", "package"]
+STAGES: tuple[Stage, ...] = ("load", "capture", "tag", "verify", "package")
+_STAGE_ERRORS: dict[str, type[ModelExportError]] = {
+    "load": LoadError,
+    "capture": CaptureError,
+    "tag": TagError,
+    "verify": VerifyError,
+    "package": PackageError,
+}
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass
+class StageResult:
+    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ExportStatus:
+    """One record per export: a field per stage, plus what came out."""
+
+    source: str
+    task: str | None = None
+    exporter: str = "auto"
+    stages: dict[str, StageResult] = field(default_factory=lambda: {s: StageResult() for s in STAGES})
+    output_dir: str | None = None
+    verification: dict[str, Any] | None = None
+    hierarchy: dict[str, Any] | None = None
+    # With ``exporter="auto"``: why the first backend was given up (``None`` when it worked).
+    fallback_from: str | None = None
+    # Model code replaced by a traceable equivalent while capturing (modelexport.patches).
+    patches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("ok", "skipped") for s in self.stages.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def _stage(
+    status: ExportStatus, name: Stage, progress: ProgressCallback | None, hint: str | None = None
+) -> Iterator[None]:
+    """Run one stage: time it, record it, turn any unexpected exception into the stage's error."""
+    if progress:
+        progress(name)
+    result = status.stages[name]
+    start = time.perf_counter()
+    try:
+        yield
+    except ModelExportError as e:
+        result.status, result.message = "failed", e.one_line()
+        raise
+    except Exception as e:
+        # torch.onnx ends its first line with "Next steps:", a list the cause below replaces.
+        detail = f"{type(e).__name__}: {first_line(e).removesuffix('Next steps:').rstrip()}"
+        cause = root_cause(e)
+        if cause:
+            detail = f"{detail.rstrip('.')}; caused by {cause.rstrip('.')}."
+        result.status, result.message = "failed", detail
+        where = subject(status.source, status.task, status.exporter)
+        raise _STAGE_ERRORS[name](f"{where}: {detail}", hint=hint) from e
+    finally:
+        result.seconds = round(time.perf_counter() - start, 3)
+    result.status = "ok"
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {
+        "modelexport": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+@dataclass
+class _Written:
+    """What one backend's attempt produced: per file, its inputs as written and its tag summary."""
+
+    ios: dict[str, IOSpec] = field(default_factory=dict)
+    hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _sidecar(file: str) -> str:
+    return HIERARCHY_FILE if file == "model.onnx" else f"{Path(file).stem}.{HIERARCHY_FILE}"
+
+
+def _capture(
+    part: Part, layout: str, model: Any, backend: Backend, opset: int, work: Path
+) -> tuple[Captured, list[str]]:
+    """Trace one part with identifier names under the patches in scope, then give its values
+    Optimum's names and axes."""
+    inputs = {identifier(k): v for k, v in part.trace.items()}
+    with patched(model, backend.name, layout) as applied:
+        captured = capture_graph(backend, part.module, inputs, part.io.traced(), opset, work)
+    names = [*part.io.input_names, *part.io.output_names]
+    rename_values(captured.proto.graph, {identifier(n): n for n in names})
+    name_dynamic_axes(captured.proto, part.io)
+    return captured, applied
+
+
+def _graph_io(part: Part, proto: onnx.ModelProto) -> IOSpec:
+    """``part.io`` less the inputs the exporter dropped as unused (the decoder with past reads no
+    ``encoder_hidden_states``: cross-attention comes from the cache)."""
+    present = {v.name for v in proto.graph.input}
+    return IOSpec(tuple(t for t in part.io.inputs if t.name in present), part.io.outputs)
+
+
+def _summary(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A one-file export's tag summary; for several files, their sums, each file's own under ``files``."""
+    if len(per_file) == 1:
+        return next(iter(per_file.values()))
+    keys = ("nodes_total", "nodes_from_source", "nodes_inherited", "nodes_unresolved", "nodes_on_root")
+    total: dict[str, Any] = {k: sum(int(s.get(k, 0)) for s in per_file.values()) for k in keys}
+    total["backend"] = next((s.get("backend") for s in per_file.values()), None)
+    total["source_fraction"] = round(total["nodes_from_source"] / max(total["nodes_total"], 1), 4)
+    return {**total, "files": per_file}
+
+
+class _Run:
+    """One export: the loaded model, its plan and references (made once), and the attempts."""
+
+    def __init__(self, status: ExportStatus, options: ExportOptions, progress: ProgressCallback | None):
+        self.status, self.options, self.progress = status, options, progress
+        self.loaded: LoadedModel | None = None
+        self.plan: Plan | None = None
+        self.refs: References | None = None
+
+    def load(self, output_dir: Path) -> LoadedModel:
+        with _stage(self.status, "load", self.progress):
+            options = self.options
+            loaded = load(self.status.source, options.task, trust_remote_code=options.trust_remote_code)
+            if loaded.files_dir is not None:
+                check_not_source(output_dir, loaded.files_dir)
+            self.status.task = loaded.task.name
+        self.loaded = loaded
+        return loaded
+
+    def _plan(self, loaded: LoadedModel) -> tuple[Plan, References]:
+        """The plan and PyTorch's outputs on its check inputs, before anything is traced, from the
+        model as the user has it; a model PyTorch cannot run on them is a ModelRunError."""
+        if self.plan is None or self.refs is None:
+            try:
+                self.plan = make_plan(loaded)
+                self.refs = references(self.plan)
+            except ModelExportError:
+                raise
+            except Exception as e:
+                raise ModelRunError(
+                    f"{subject(self.status.source, self.status.task)}: PyTorch itself fails on synthetic "
+                    f"inputs: {type(e).__name__}: {first_line(e)}",
+                    hint="the model needs inputs this task does not provide; check --task.",
+                ) from e
+        return self.plan, self.refs
+
+    def attempt(self, backend: Backend, out: Path, hint: str | None) -> _Written:
+        """Capture, tag and verify every part with ``backend`` into ``out``; raises on failure."""
+        assert self.loaded is not None
+        status, options, progress = self.status, self.options, self.progress
+        opset = options.opset or backend.default_opset
+        written = _Written()
+        with _stage(status, "capture", progress, hint):
+            plan, refs = self._plan(self.loaded)
+            captured: dict[str, Captured] = {}
+            status.patches = []
+            for part in plan.parts:
+                captured[part.file], applied = _capture(
+                    part, plan.task.layout, self.loaded.model, backend, opset, out
+                )
+                status.patches += [p for p in applied if p not in status.patches]
+        with _stage(status, "tag", progress):
+            for part in plan.parts:
+                proto = captured[part.file].proto
+                report = tag_model(
+                    proto, part.module, backend=backend.name, scope_info=captured[part.file].scopes
+                )
+                if options.clean_onnx:
+                    strip_node_metadata(proto)
+                write_json(out / _sidecar(part.file), report.to_json())
+                written.hierarchy[part.file] = report.summary()
+                written.ios[part.file] = _graph_io(part, proto)
+                save_onnx(proto, out / part.file, captured[part.file].weights)  # the graph's one write
+                del captured[part.file]
+            status.hierarchy = _summary(written.hierarchy)
+        with _stage(status, "verify", progress):
+            result = verify_plan(plan, out, refs, atol=options.atol, rtol=options.rtol)
+            status.verification = result.to_json()
+            result.raise_if_failed(subject(status.source, status.task, backend.name))
+        return written
+
+    def package(self, out: Path, written: _Written, opset: int) -> None:
+        assert self.loaded is not None and self.plan is not None
+        loaded, status, options = self.loaded, self.status, self.options
+        with _stage(status, "package", self.progress):
+            if loaded.task.generative and loaded.generation_config is None:
+                # Optimum's generate() reads it; the model has one even when the checkpoint has none.
+                loaded.generation_config = getattr(loaded.model, "generation_config", None)
+            saved = save_configs(loaded, out) if options.with_config else []
+            ios = [written.ios[f] for f in self.plan.files]
+            meta = {
+                "source_model": loaded.source,
+                "task": loaded.task.name,
+                "ort_model_class": loaded.task.ort_class,
+                "model_type": getattr(loaded.config, "model_type", None),
+                "exporter": status.exporter,
+                "exporter_fallback_from": status.fallback_from,
+                "model_patches": status.patches,
+                "opset": opset,
+                "clean_onnx": options.clean_onnx,
+                "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "onnx_files": self.plan.files,
+                # A generative export's io is per file, also when it is one file (model.onnx).
+                "io": {f: written.ios[f].to_json() for f in self.plan.files}
+                if self.plan.task.generative
+                else ios[0].to_json(),
+                "saved_preprocessors": saved,
+                "preprocessor_notes": loaded.preprocessor_notes,
+                "verification": status.verification,
+                "hierarchy": status.hierarchy,
+                "stages": {k: asdict(v) for k, v in status.stages.items()},
+            }
+            write_json(out / METADATA_FILE, meta)
+
+
+def _reset(status: ExportStatus, stages: Sequence[Stage]) -> None:
+    for name in stages:
+        status.stages[name] = StageResult()
+
+
+def _move_up(attempt_dir: Path, out: Path) -> None:
+    for entry in attempt_dir.iterdir():
+        os.replace(entry, out / entry.name)
+    attempt_dir.rmdir()
+
+
+def run_pipeline(
+    source: str,
+    output_dir: Path,
+    options: ExportOptions,
+    backends: Sequence[str],
+    progress: ProgressCallback | None = None,
+) -> ExportStatus:
+    """Export ``source`` into ``output_dir`` with the first of ``backends`` that captures and
+    verifies; raise the last failure, naming what each backend did, when none does."""
+    status = ExportStatus(source=source, task=options.task, exporter=backends[0])
+    run = _Run(status, options, progress)
+    with staging_dir(output_dir, force=options.force) as out:
+        run.load(output_dir)
+        failures: list[tuple[str, ModelExportError]] = []
+        for i, name in enumerate(backends):
+            backend = get_backend(name)
+            status.exporter = backend.name
+            _reset(status, ("capture", "tag", "verify"))
+            attempt_dir = out / f".attempt-{backend.name}"
+            attempt_dir.mkdir()
+            last = i == len(backends) - 1
+            hint = None if len(backends) > 1 else f"try --exporter {_other(backend.name)}."
+            try:
+                written = run.attempt(backend, attempt_dir, hint)
+            except (CaptureError, VerifyError) as e:
+                shutil.rmtree(attempt_dir, ignore_errors=True)
+                if isinstance(e, ModelRunError):
+                    raise  # no backend can trace a model PyTorch cannot run
+                failures.append((backend.name, e))
+                if last and len(failures) == 1:
+                    raise
+                if last:
+                    raise _all_failed(status, failures) from e
+                if progress:
+                    progress(f"{backend.name} failed ({e.stage}); retrying with {backends[i + 1]}")
+                continue
+            _move_up(attempt_dir, out)
+            if failures:
+                first = failures[0][1]
+                status.fallback_from = f"{first.stage} failed: {first.message}"
+            run.package(out, written, options.opset or backend.default_opset)
+            break
+    status.output_dir = str(output_dir)
+    return status
+
+
+def _other(backend: str) -> str:
+    return "dynamo" if backend == "torchscript" else "torchscript"
+
+
+def _all_failed(status: ExportStatus, failures: list[tuple[str, ModelExportError]]) -> ModelExportError:
+    """One error saying what each backend did (the last one's class, so its stage and exit code)."""
+    tried = "; ".join(
+        f"{name}: {e.stage} failed: {without_subject(e.message).rstrip('.')}" for name, e in failures
+    )
+    verify = any(isinstance(e, VerifyError) for _, e in failures)
+    hint = (
+        "raise --atol if the drift is acceptable for you, or report this model."
+        if verify
+        else "report this model (--debug shows the tracebacks)."
+    )
+    last = failures[-1][1]
+    return type(last)(f"{subject(status.source, status.task)}: no backend exported it. {tried}.", hint=hint)

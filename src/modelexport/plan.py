@@ -1,0 +1,30 @@
+"""The plan of an export: its parts for the task's layout (a single-file task is a one-part plan)."""
+
+from __future__ import annotations
+
+from .generative.plan import generative_parts
+from .inputs import make_inputs
+from .io_spec import build_io_spec
+from .loading import LoadedModel
+from .parts import Part, Plan
+from .wrappers import TaskOutputs, traced
+
+SINGLE_FILE = "model.onnx"
+
+
+def make_plan(loaded: LoadedModel) -> Plan:
+    """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs."""
+    task = loaded.task
+    if task.generative:
+        return Plan(task, generative_parts(loaded.model, task))
+    io = build_io_spec(loaded.model, task, loaded.tokenizer)
+    args = (io, loaded.config, loaded.preprocessors)
+    part = Part(
+        SINGLE_FILE,
+        "model",
+        io,
+        traced(TaskOutputs, loaded.model, io),
+        make_inputs(*args, "export"),
+        {"verify": make_inputs(*args, "verify")},
+    )
+    return Plan(task, (part,))

@@ -1,0 +1,154 @@
+"""A merged set of rows from several environments, and reading it from ``results/*.jsonl``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..common import AUTO, AUTO_ORDER, first_working
+from .schema import BACKENDS, EXPORTERS, STATUSES, ResultsSchemaError, Row, Status
+
+# A derived column: what ``exporter="auto"`` (the default) gives, from the backends' cells.
+AUTO_COLUMN = AUTO
+
+
+def _auto_kept(row: Row) -> bool:
+    """What ``auto`` keeps a backend's export for: it exported and ONNX Runtime matched PyTorch."""
+    return row.export.ok and row.ort_parity.ok is True
+
+
+def auto_row(rows: dict[str, Row | None]) -> Row | None:
+    """The cell ``exporter="auto"`` stands for, by the export's own rule
+    (:func:`~modelexport.common.first_working` over :data:`~modelexport.common.AUTO_ORDER`)."""
+    return first_working((rows.get(b) for b in AUTO_ORDER), _auto_kept)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What one env ran with, taken from its most recent row."""
+
+    name: str
+    versions: dict[str, str]
+    machine: dict[str, Any]
+    commit: str | None
+    utc: str
+    optimum_available: bool
+
+
+@dataclass
+class Results:
+    """All rows of a matrix, one per (env, case_id), in a stable order."""
+
+    rows: list[Row] = field(default_factory=list)
+    _by_cell: dict[tuple[str, str, str, str], Row] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rows = sorted(self.rows, key=_row_order)
+
+    def envs(self) -> list[str]:
+        return sorted({row.env for row in self.rows})
+
+    def columns(self) -> list[str]:
+        """Columns within an env: our backends in a fixed order, ``auto`` (derived) when both
+        backends ran, then Optimum's exporter."""
+        present = {row.column for row in self.rows}
+        if all(b in present for b in BACKENDS):
+            present.add(AUTO_COLUMN)
+        order = [*BACKENDS, AUTO_COLUMN, *EXPORTERS[1:]]
+        return [c for c in order if c in present] + sorted(present - set(order))
+
+    def column_counts(self) -> dict[str, dict[str, dict[Status, int]]]:
+        """env -> column -> status -> number of model × task rows (the summary table)."""
+        counts: dict[str, dict[str, dict[Status, int]]] = {}
+        columns, model_tasks = self.columns(), self.model_tasks()
+        for env in self.envs():
+            counts[env] = {}
+            for column in columns:
+                found = [self.cell(env, m, t, column) for m, t in model_tasks]
+                counter = Counter(r.status() for r in found if r is not None)
+                counts[env][column] = {status: counter.get(status, 0) for status in STATUSES}
+        return counts
+
+    def model_tasks(self) -> list[tuple[str, str]]:
+        return sorted({(row.model, row.task) for row in self.rows})
+
+    def cell(self, env: str, model: str, task: str, column: str) -> Row | None:
+        index = self._index()
+        if column == AUTO_COLUMN:
+            return auto_row({b: index.get((env, model, task, b)) for b in AUTO_ORDER})
+        return index.get((env, model, task, column))
+
+    def environments(self) -> list[Environment]:
+        latest: dict[str, Row] = {}
+        for row in self.rows:
+            if row.env not in latest or row.utc >= latest[row.env].utc:
+                latest[row.env] = row
+        return [
+            Environment(
+                name=env,
+                versions=row.versions,
+                machine=row.machine,
+                commit=row.commit,
+                utc=row.utc,
+                optimum_available=row.optimum_available,
+            )
+            for env, row in sorted(latest.items())
+        ]
+
+    def counts(self) -> dict[Status, int]:
+        counter = Counter(row.status() for row in self.rows)
+        return {status: counter.get(status, 0) for status in STATUSES}
+
+    def generated_utc(self) -> str:
+        """The time of the newest row: the render stays a pure function of its input."""
+        return max((row.utc for row in self.rows), default="")
+
+    def _index(self) -> dict[tuple[str, str, str, str], Row]:
+        if self._by_cell is None:
+            self._by_cell = {(r.env, r.model, r.task, r.column): r for r in self.rows}
+        return self._by_cell
+
+
+def _row_order(row: Row) -> tuple[str, str, str, int, str]:
+    column = [*BACKENDS, *EXPORTERS[1:]]
+    rank = column.index(row.column) if row.column in column else len(column)
+    return (row.model, row.task, row.env, rank, row.column)
+
+
+def merge(rows: Iterable[Row]) -> Results:
+    """Keep one row per (env, case_id): the newest by UTC time, the later one on a tie."""
+    chosen: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        old = chosen.get(row.key)
+        if old is None or row.utc >= old.utc:
+            chosen[row.key] = row
+    return Results(list(chosen.values()))
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    """Rows of one results file; a malformed line is an error naming file and line, never skipped."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(Row.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, ResultsSchemaError) as e:
+            raise ResultsSchemaError(
+                f"{path}:{number}: {e}", hint="delete the line or re-run that environment."
+            ) from e
+    return rows
+
+
+def load_results(paths: Iterable[str | Path]) -> Results:
+    """Merge results files; a directory stands for the ``*.jsonl`` files in it."""
+    rows: list[Row] = []
+    for path in map(Path, paths):
+        files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+        for file in files:
+            rows.extend(read_jsonl(file))
+    return merge(rows)

@@ -1,0 +1,144 @@
+"""The modules a backend traces: one per ONNX file, each holding the whole Hugging Face model.
+
+Each wrapper's ``forward`` takes exactly the file's inputs, under identifier forms of their ONNX
+names (``past_key_values.0.key`` -> ``past_key_values_0_key``; torch.export binds dynamic shapes by
+parameter name, the TorchScript exporter names inputs by position), and returns the file's outputs
+as a tuple in ONNX order. The model sits under :data:`~modelexport.common.WRAPPER_ATTRIBUTE`, so
+module paths stay relative to one root in every file (an encoder file's nodes are tagged
+``model.encoder.*``, its decoders' ``model.decoder.*`` / ``lm_head``) and the tags strip that one
+level. Past key values are flat tensors in and out; :mod:`.generative.cache` turns them into the
+cache object the model takes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from .common import WRAPPER_ATTRIBUTE, IOSpec, identifier
+from .generative import cache
+
+Tensors = tuple[torch.Tensor, ...]
+Named = dict[str, torch.Tensor]
+
+
+class TracedModule(torch.nn.Module):
+    """Runs the model on the named inputs of one ONNX file; subclasses say how (:meth:`compute`)."""
+
+    model: Any  # the Hugging Face model
+
+    def __init__(self, model: torch.nn.Module, io: IOSpec) -> None:
+        super().__init__()
+        setattr(self, WRAPPER_ATTRIBUTE, model)
+        self.input_names = io.input_names
+        self.output_names = io.output_names
+        # torch.onnx.export restores the traced module's mode afterwards, recursively: a wrapper left
+        # in training mode would switch the model's dropout on for every later PyTorch run.
+        self.train(model.training)
+
+    def run(self, feeds: Named) -> Tensors:
+        """The outputs for feeds keyed by ONNX input name (the PyTorch reference)."""
+        with torch.no_grad():
+            return self.compute({n: feeds[n] for n in self.input_names})
+
+    def _run(self, *args: torch.Tensor) -> Tensors:
+        return self.compute(dict(zip(self.input_names, args, strict=True)))
+
+    def compute(self, named: Named) -> Tensors:
+        raise NotImplementedError
+
+
+class TaskOutputs(TracedModule):
+    """A single-file task: the model's own forward, its task outputs by name."""
+
+    def __init__(self, model: torch.nn.Module, io: IOSpec) -> None:
+        super().__init__(model, io)
+        # Decoders asked for a non-generative task (text-classification on GPT-2) must not build a
+        # KV cache: it is not an output here, and a cache object in the trace breaks TorchScript.
+        self._extra: dict[str, Any] = (
+            {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
+        )
+
+    def compute(self, named: Named) -> Tensors:
+        outputs = self.model(**named, **self._extra, return_dict=True)
+        return tuple(outputs[name] for name in self.output_names)
+
+
+class _CacheStep(TracedModule):
+    """A generative file: returns ``present.*`` when its outputs name them."""
+
+    def __init__(self, model: torch.nn.Module, io: IOSpec) -> None:
+        super().__init__(model, io)
+        self.use_cache = any(n.startswith("present.") for n in self.output_names)
+
+    @staticmethod
+    def past(named: Named) -> list[torch.Tensor]:
+        return [t for n, t in named.items() if n.startswith("past_key_values.")]
+
+
+class DecoderStep(_CacheStep):
+    """A decoder-only model's ``model.onnx``: logits (and the KV cache) for the new tokens."""
+
+    def compute(self, named: Named) -> Tensors:
+        past = self.past(named)
+        extra = {"position_ids": named["position_ids"]} if "position_ids" in named else {}
+        out = self.model(
+            input_ids=named["input_ids"],
+            attention_mask=named["attention_mask"],
+            past_key_values=cache.decoder_cache(self.model, past) if past else None,
+            use_cache=self.use_cache,
+            return_dict=True,
+            **extra,
+        )
+        if not self.use_cache:
+            return (out.logits,)
+        return (out.logits, *cache.flatten_cache(out.past_key_values, self_attention_only=True))
+
+
+class EncoderOutputs(TracedModule):
+    """An encoder-decoder's ``encoder_model.onnx``: the encoder's last hidden state."""
+
+    def compute(self, named: Named) -> Tensors:
+        encoder = self.model.get_encoder()
+        out = encoder(input_ids=named["input_ids"], attention_mask=named["attention_mask"], return_dict=True)
+        return (out.last_hidden_state,)
+
+
+class Seq2SeqDecoderStep(_CacheStep):
+    """An encoder-decoder's decoder file: logits (and the KV cache) from the encoder's outputs; a
+    decoder with past returns the self-attention presents only (the cross ones are its inputs)."""
+
+    def __init__(self, model: torch.nn.Module, io: IOSpec, *, with_past_inputs: bool) -> None:
+        super().__init__(model, io)
+        self.with_past_inputs = with_past_inputs
+
+    def compute(self, named: Named) -> Tensors:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        past = self.past(named)
+        out = self.model(
+            attention_mask=named["encoder_attention_mask"],
+            decoder_input_ids=named["input_ids"],
+            encoder_outputs=BaseModelOutput(last_hidden_state=named["encoder_hidden_states"]),  # type: ignore[arg-type]
+            past_key_values=cache.encoder_decoder_cache(self.model, past) if past else None,
+            use_cache=self.use_cache,
+            return_dict=True,
+        )
+        if not self.use_cache:
+            return (out.logits,)
+        presents = cache.flatten_cache(out.past_key_values)
+        if self.with_past_inputs:
+            presents = tuple(t for i, t in enumerate(presents) if i % 4 < 2)
+        return (out.logits, *presents)
+
+
+def traced(cls: type[TracedModule], model: torch.nn.Module, io: IOSpec, **kwargs: Any) -> TracedModule:
+    """An instance of ``cls`` whose ``forward`` parameters are the identifier forms of ``io``'s inputs
+    (generated source: a ``*args`` forward cannot be traced with named dynamic shapes)."""
+    params = ", ".join(identifier(n) for n in io.input_names)
+    namespace: dict[str, Any] = {}
+    exec(f"def forward(self, {params}):\n    return self._run({params})\n", namespace)
+    subclass = type(cls.__name__, (cls,), {"forward": namespace["forward"], "__module__": cls.__module__})
+    return subclass(model, io, **kwargs)

@@ -1,0 +1,52 @@
+"""One real matrix cell end to end: zoo model, export, every check, through the forked runner."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelexport.matrix.cases import Case
+from modelexport.matrix.cell import CellSpec
+from modelexport.matrix.isolate import CellRunner
+
+
+@pytest.fixture(scope="module")
+def runner() -> CellRunner:
+    return CellRunner(timeout=300)
+
+
+def _spec(tmp_path, exporter: str = "modelexport", **kwargs) -> CellSpec:
+    case = Case("bert", "text-classification", "torchscript", exporter, **kwargs)
+    return CellSpec(case, "test", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_real_cell_exports_once_and_records_every_check(runner, tmp_path):
+    row = runner.run(_spec(tmp_path))
+    assert row.status() == "pass", row.failure()
+    assert row.export.ok and row.export.seconds > 0
+    assert row.files.ok and row.onnx_bytes == (tmp_path / row.case_id / "model.onnx").stat().st_size
+    assert set(row.ort_parity.max_abs_diff) == {"logits"} and row.ort_parity.max_abs_diff["logits"] < 1e-4
+    assert (
+        row.optimum_load.ok
+        and row.optimum_parity.ok
+        and (row.optimum_parity.atol, row.optimum_parity.rtol) == (1e-4, 1e-4)
+    )
+    assert row.hierarchy and row.hierarchy["nodes_total"] > 0
+    assert row.versions["torch"].startswith("2.13.0") and row.machine["cpu_count"]
+
+
+@pytest.mark.slow
+def test_optimum_exporter_cell_gets_the_same_checks(runner, tmp_path):
+    row = runner.run(_spec(tmp_path, "optimum"))
+    assert (row.case_id, row.status()) == ("bert-text-classification-optimum", "pass"), row.failure()
+    assert row.files.ok and row.hierarchy is None
+    assert row.optimum_parity.max_abs_diff["logits"] < 1e-4
+
+
+@pytest.mark.slow
+def test_a_difference_beyond_tolerance_is_a_recorded_ort_parity_failure(runner, tmp_path):
+    row = runner.run(_spec(tmp_path, atol=0.0, rtol=0.0))
+    assert row.export.ok and row.status() == "fail"
+    stage, message = row.failure()
+    assert stage == "ort parity" and "'logits' max|Δ|" in message and "> atol 0" in message
+    assert row.ort_parity.max_abs_diff["logits"] > 0

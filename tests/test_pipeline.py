@@ -1,0 +1,230 @@
+"""The origin design's three scenarios, the metadata contract, and a real pretrained checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import transformers
+
+from modelexport import export_with_config, run_export, validate_optimum_compatibility
+
+REQUIRED = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "export_metadata.json")
+
+
+@pytest.fixture(scope="module")
+def bert_export(zoo_dir, tmp_path_factory):
+    src = zoo_dir("bert", "text-classification")
+    return src, export_with_config(str(src), tmp_path_factory.mktemp("bert") / "out")
+
+
+def test_export_creates_the_files_optimum_needs(bert_export):
+    _, out = bert_export
+    for name in REQUIRED:
+        assert (out / name).is_file(), name
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForSequenceClassification"]
+
+
+def test_optimum_loads_the_export(bert_export):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    _, out = bert_export
+    model = ORTModelForSequenceClassification.from_pretrained(out)
+    assert model.input_names == {"input_ids": 0, "attention_mask": 1, "token_type_ids": 2}
+    assert validate_optimum_compatibility(out) is True
+
+
+def test_end_to_end_inference_shapes_and_labels(bert_export):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    src, out = bert_export
+    model = ORTModelForSequenceClassification.from_pretrained(out)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    outputs = model(**tokenizer("Test input", return_tensors="np"))
+    config = transformers.AutoConfig.from_pretrained(src)
+    assert outputs.logits.shape == (1, config.num_labels)
+
+
+def test_dynamic_axes_follow_optimum_names(bert_export):
+    _, out = bert_export
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.input}
+    assert dims == {
+        n: ["batch_size", "sequence_length"] for n in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    assert [o.name for o in graph.output] == ["logits"]
+    assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch_size"
+
+
+def test_metadata_records_source_versions_io_and_verification(bert_export):
+    src, out = bert_export
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["source_model"] == str(src)
+    assert (meta["task"], meta["exporter"], meta["opset"], meta["clean_onnx"]) == (
+        "text-classification",
+        "torchscript",
+        17,
+        False,
+    )
+    assert meta["export_timestamp"].endswith("+00:00")
+    assert set(meta["versions"]) >= {"modelexport", "torch", "transformers", "onnx", "onnxruntime"}
+    assert meta["io"]["inputs"]["input_ids"] == {"0": "batch_size", "1": "sequence_length"}
+    assert meta["io"]["outputs"] == {"logits": {"0": "batch_size"}}
+    verification = meta["verification"]
+    assert verification["ok"] and verification["max_abs_diff"] <= 1e-4
+    assert verification["input_shapes"]["input_ids"] == [3, 128], "verified at a shape other than 2 x 16"
+
+
+def test_the_real_minilm_checkpoint_matches_pytorch_through_optimum(minilm_dir, tmp_path):
+    from optimum.onnxruntime import ORTModelForFeatureExtraction
+
+    out = export_with_config(str(minilm_dir), tmp_path / "minilm")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    sentences = ["This framework generates embeddings for each input sentence.", "A second, shorter one."]
+    enc = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        reference = transformers.AutoModel.from_pretrained(minilm_dir)(**enc).last_hidden_state.numpy()
+    got = ORTModelForFeatureExtraction.from_pretrained(out)(**enc).last_hidden_state.numpy()
+    assert got.shape == reference.shape == (2, enc["input_ids"].shape[1], 384)
+    assert np.abs(got - reference).max() <= 1e-4
+
+
+def test_auto_exporter_falls_back_to_dynamo_when_torchscript_fails_verification(
+    vmap_classifier_dir, tmp_path
+):
+    """TorchScript bakes the traced batch size into a vmap's graph; auto keeps dynamo's export instead
+    and records why TorchScript's was given up."""
+    from modelexport import VerifyError
+
+    src = str(vmap_classifier_dir)
+    with pytest.raises(VerifyError) as torchscript:
+        export_with_config(src, tmp_path / "ts", exporter="torchscript")
+    assert not (tmp_path / "ts").exists()
+    out = export_with_config(src, tmp_path / "auto")  # exporter="auto" is the default
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert (meta["exporter"], meta["verification"]["ok"]) == ("dynamo", True)
+    assert meta["exporter_fallback_from"].startswith("verify failed: ")
+    assert torchscript.value.message in meta["exporter_fallback_from"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2"])
+def test_torchscript_exports_decoder_classifiers_with_traceable_masks(zoo_dir, tmp_path, name):
+    """transformers >= 4.53 builds decoders' masks with torch.vmap, which TorchScript cannot trace: its
+    export builds them by broadcasting, records that, matches PyTorch, and auto needs no dynamo."""
+    src = str(zoo_dir(name, "text-classification"))
+    out = export_with_config(src, tmp_path / "out")  # auto
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert (meta["exporter"], meta["exporter_fallback_from"], meta["verification"]["ok"]) == (
+        "torchscript",
+        None,
+        True,
+    )
+    expected = ["transformers masking_utils 'sdpa' mask: built by broadcasting, not torch.vmap"]
+    assert meta["model_patches"] == (expected if _builds_masks_with_vmap(src) else [])
+
+
+def _builds_masks_with_vmap(model_dir: str) -> bool:
+    """Whether this transformers builds the model's masks with vmap: its modeling code calls
+    ``masking_utils`` (4.53 on, GPT-2 from 4.55), whose functions use vmap unconditionally (< 5)."""
+    import inspect
+    import sys
+
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        return False
+    if "use_vmap" in inspect.signature(masking_utils.sdpa_mask).parameters:
+        return False
+    config = transformers.AutoConfig.from_pretrained(model_dir)
+    model_class = getattr(transformers, config.architectures[0])
+    return "create_causal_mask" in inspect.getsource(sys.modules[model_class.__module__])
+
+
+def test_torchscript_records_no_patch_for_a_model_without_decoder_masks(zoo_dir, tmp_path):
+    out = export_with_config(
+        str(zoo_dir("bert", "text-classification")), tmp_path / "out", exporter="torchscript"
+    )
+    assert json.loads((out / "export_metadata.json").read_text())["model_patches"] == []
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
+@pytest.mark.parametrize("name", ["t5", "marian"])
+def test_seq2seq_feature_extraction_takes_decoder_tokens_and_matches_pytorch(
+    zoo_dir, tmp_path, name, backend
+):
+    """T5 and Marian cannot run on encoder tokens alone: the export takes decoder_input_ids too, as
+    Optimum's does, and plain ONNX Runtime matches PyTorch at a shape other than the traced one."""
+    import onnxruntime as ort
+
+    from modelexport.loading import load
+
+    src = zoo_dir(name, "feature-extraction")
+    out, status = run_export(str(src), tmp_path / "out", task="feature-extraction", exporter=backend)
+    assert status.verification is not None and status.verification["ok"] is True
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    dims = {i.name: [d if isinstance(d, str) else None for d in i.shape] for i in session.get_inputs()}
+    assert dims == {
+        "input_ids": ["batch_size", "encoder_sequence_length"],
+        "attention_mask": ["batch_size", "encoder_sequence_length"],
+        "decoder_input_ids": ["batch_size", "decoder_sequence_length"],
+    }
+    model = load(str(src), "feature-extraction").model
+    gen = torch.Generator().manual_seed(7)
+    feed = {
+        "input_ids": torch.randint(5, model.config.vocab_size, (2, 9), generator=gen),
+        "attention_mask": torch.ones(2, 9, dtype=torch.long),
+        "decoder_input_ids": torch.randint(5, model.config.vocab_size, (2, 5), generator=gen),
+    }
+    with torch.no_grad():
+        expected = model(**feed, use_cache=False).last_hidden_state.numpy()
+    (actual,) = session.run(["last_hidden_state"], {k: v.numpy() for k, v in feed.items()})
+    assert actual.shape == (2, 5, model.config.d_model)
+    assert float(np.abs(actual - expected).max()) <= 1e-4
+
+
+def test_a_dynamo_capture_failure_names_its_cause_and_the_model_line(t5_classifier_dir, tmp_path):
+    """torch.onnx wraps every failure as "step 1/3 failed"; the line says what failed and where."""
+    from modelexport.errors import CaptureError
+
+    with pytest.raises(CaptureError) as info:
+        run_export(str(t5_classifier_dir), tmp_path / "out", task="text-classification", exporter="dynamo")
+    message = info.value.message
+    assert "\n" not in message
+    assert "step 1/3 of exporting the model to ONNX; caused by GuardOnDataDependentSymNode" in message
+    assert "(at transformers/models/t5/modeling_t5.py:" in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("backend", ["dynamo", "torchscript"])
+def test_bart_classifier_exports_with_dynamo_through_a_traceable_pooling(zoo_dir, tmp_path, backend):
+    """BART's head pools at </s> with a data-dependent mask torch.export cannot trace (transformers
+    4.x); dynamo traces a replacement that gathers the last </s>, recorded in the metadata, and the
+    graph matches the unpatched model. TorchScript traces the original."""
+    import onnxruntime as ort
+
+    from modelexport.loading import load
+    from modelexport.patches import patched
+
+    src = zoo_dir("bart", "text-classification")
+    out, status = run_export(str(src), tmp_path / "out", task="text-classification", exporter=backend)
+    assert status.verification is not None and status.verification["ok"] is True
+    meta = json.loads((out / "export_metadata.json").read_text())
+    model = load(str(src), "text-classification").model
+    with patched(model, "dynamo", "single") as patches:
+        pass
+    expected_patches = patches if backend == "dynamo" else []
+    assert meta["model_patches"] == expected_patches
+    if transformers.__version__.startswith("4."):
+        assert patches == ["BartForSequenceClassification.forward: end-of-sequence pooling by gather"]
+    assert "forward" not in vars(model)  # the model is left as it was
+    # Two </s> in every row, the last at a different place per row: pooling must take the last.
+    ids = torch.tensor([[0, 9, 2, 11, 12, 2, 1, 1], [0, 13, 14, 2, 15, 16, 17, 2]])
+    mask = (ids != 1).long()
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask).logits.numpy()
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    assert float(np.abs(actual - expected).max()) <= 1e-4
