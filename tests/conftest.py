@@ -73,3 +73,35 @@ def vmap_classifier_dir(tmp_path_factory, zoo_dir) -> Path:
     VmapPoolerForSequenceClassification(config).eval().save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def moe_dir(tmp_path_factory, zoo_dir) -> Path:
+    """A tiny Mixtral (4 experts, top-2 routing; not in the zoo) with the zoo GPT-2's tokenizer.
+    TorchScript bakes the traced per-expert token counts into its routing; torch.export refuses it."""
+    import torch
+    import transformers
+
+    tokenizer_src = zoo_dir("gpt2", "text-generation-with-past")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_src)
+    config = transformers.MixtralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        architectures=["MixtralForCausalLM"],
+    )
+    out = tmp_path_factory.mktemp("mixtral")
+    torch.manual_seed(0)
+    transformers.MixtralForCausalLM(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -21,12 +21,13 @@ from .errors import ModelExportError, Terminated, first_line
 from .hierarchy.cli import hierarchy_command
 from .version import __version__
 
-_DEBUG_ENV = "MODELEXPORT_DEBUG"
+_DEBUG_ENV = "MODELEXPORT_DEBUG"  # set to 1: as --debug
+_DEBUG_META = "modelexport.debug"
 
 
-def _traceback_if_debug() -> None:
+def _traceback_if_debug(ctx: click.Context) -> None:
     """With --debug, the traceback of the error being handled goes to stderr (the exit code stays)."""
-    if os.environ.get(_DEBUG_ENV):
+    if ctx.meta.get(_DEBUG_META) or os.environ.get(_DEBUG_ENV):
         traceback.print_exc()
 
 
@@ -42,12 +43,12 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ModelExportError as e:
-            _traceback_if_debug()
+            _traceback_if_debug(ctx)
             _fail(e.one_line(), e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except click.ClickException as e:  # a usage error click found: its own message, our format
-            _traceback_if_debug()
+            _traceback_if_debug(ctx)
             _fail(e.format_message(), e.exit_code)
         except BrokenPipeError:  # `modelexport hierarchy out | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -57,7 +58,7 @@ class _Group(click.Group):
         except Terminated:
             _fail("terminated (SIGTERM); nothing was written.", 143)
         except Exception as e:
-            _traceback_if_debug()
+            _traceback_if_debug(ctx)
             first = first_line(e)
             _fail(f"unexpected {type(e).__name__}: {first} (rerun with --debug for the traceback)", 1)
 
@@ -68,7 +69,7 @@ class _Group(click.Group):
 def main(debug: bool) -> None:
     """Export Hugging Face models to Optimum-ready ONNX with module hierarchy tags."""
     if debug:
-        os.environ[_DEBUG_ENV] = "1"
+        click.get_current_context().meta[_DEBUG_META] = True
         logging.basicConfig(level=logging.INFO)
     else:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -155,13 +156,12 @@ def export(
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}
-    shapes = ", ".join(
-        f"{k} {'×'.join(map(str, v))}" for k, v in (verification.get("input_shapes") or {}).items()
-    )
     click.echo(
-        f"verified against PyTorch at new shapes ({shapes}): "
-        f"max|Δ| = {verification.get('max_abs_diff', float('nan')):.2e} (atol {atol:g}, rtol {rtol:g})"
+        f"verified against PyTorch on inputs of new shapes: max|Δ| = "
+        f"{verification.get('max_abs_diff', float('nan')):.2e} (atol {atol:g}, rtol {rtol:g})"
     )
+    for name, shapes in _checked_shapes(verification).items():
+        click.echo(f"  {name:<14} {shapes}")
     if status.hierarchy:
         h = status.hierarchy
         click.echo(
@@ -172,14 +172,25 @@ def export(
     click.echo(f"done in {time.perf_counter() - started:.1f} s")
 
 
+def _checked_shapes(verification: dict[str, Any]) -> dict[str, str]:
+    """Input set -> the shapes of its inputs (of its first file; past key values left out)."""
+    shown: dict[str, str] = {}
+    for check in verification.get("checks", []):
+        if check["check"] not in shown:
+            shown[check["check"]] = ", ".join(
+                f"{k} {'×'.join(map(str, v))}"
+                for k, v in check["input_shapes"].items()
+                if not k.startswith("past_key_values")
+            )
+    return shown
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 def validate(directory: str) -> None:
     """Check that Optimum's ORTModelFor<Task> loads DIRECTORY and runs a real sample."""
     from .validate import check_optimum
 
-    if not Path(directory).is_dir():
-        _fail(f"no such directory: '{directory}'. Fix: pass an export directory.", 2)
     result = check_optimum(directory)
     if not result.ok:
         _fail(f"not compatible with Optimum ({result.ort_class or 'ORTModel'}): {result.reason}", 1)

@@ -7,6 +7,7 @@ failure of the export itself (exit code 1).
 
 from __future__ import annotations
 
+import os
 import re
 
 # Terminal colour codes some libraries put in their messages (torch.export's step banners).
@@ -21,6 +22,22 @@ def first_line(error: object, limit: int | None = None) -> str:
             line = line.strip()
             return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
     return ""
+
+
+# An absolute path into an installed package: ``/any/venv/lib/python3.11/site-packages/torch/x.py``.
+_PACKAGE_PATH = re.compile(r"/[^\s'\"()]*?/(?:site|dist)-packages/")
+# A zoo checkpoint in the cache: ``~/.cache/modelexport/zoo/<key>/bert-fill-mask``.
+_ZOO_PATH = re.compile(r"/[^\s'\"()]*?/modelexport/zoo/[0-9a-f]+/")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` without this machine's directories: paths into installed packages from the package
+    on (``torch/onnx/utils.py``), zoo checkpoints as ``<zoo>/name``, the home directory as ``~``. For
+    what is published (matrix rows), which must not carry where it ran."""
+    text = _PACKAGE_PATH.sub("", text)
+    text = _ZOO_PATH.sub("<zoo>/", text)
+    home = os.path.expanduser("~")
+    return text.replace(home + "/", "~/") if home not in ("", "/") else text
 
 
 def subject(source: object, task: str | None, backend: str | None = None) -> str:
@@ -121,6 +138,9 @@ class VerifyError(ModelExportError):
     """ONNX Runtime's outputs differ from PyTorch's beyond tolerance, or could not be compared."""
 
     stage = "verify"
+    # True when the outputs were compared and differ (drift a larger tolerance would accept), False
+    # when ONNX Runtime could not run the graph or nothing was compared.
+    drift = False
 
 
 class CompatibilityError(ModelExportError):

@@ -7,12 +7,27 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import onnx
 
 from .common import IOSpec
+from .errors import UserInputError
 
 MAIN = "main"
+
+
+def read_model(path: Path) -> onnx.ModelProto:
+    """The graph of the ONNX model at ``path`` (external data not read), or a one-line
+    :class:`UserInputError` for anything that is not one (empty, truncated, random bytes)."""
+    hint = "pass an ONNX model file (model.onnx) or an export directory."
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise UserInputError(f"'{path}' is not an ONNX model ({type(e).__name__}).", hint=hint) from e
+    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
+        raise UserInputError(f"'{path}' is not an ONNX model (no graph, IR version or opset).", hint=hint)
+    return model
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,32 @@ def without_addresses(model: onnx.ModelProto) -> int:
         if value != prop.value:
             prop.value = value
             changed += 1
+    return changed
+
+
+STACK_TRACE = "pkg.torch.onnx.stack_trace"
+_TRACE_FILE = re.compile(r'File "([^"]+)"')
+
+
+def _portable(path: str) -> str:
+    """A source file as a reader anywhere can place it: from the installed package on
+    (``transformers/models/t5/modeling_t5.py``), else its name alone (no user's directories)."""
+    for marker in ("site-packages/", "dist-packages/", "transformers_modules/"):
+        if marker in path:
+            return path.rsplit(marker, 1)[1]
+    return path.rsplit("/", 1)[-1]
+
+
+def portable_stack_traces(model: onnx.ModelProto) -> int:
+    """Rewrite the file paths of the dynamo exporter's per-node stack traces with :func:`_portable`
+    (they named this machine's virtual environment); returns how many traces changed."""
+    changed = 0
+    for prop in _node_metadata(model):
+        if prop.key == STACK_TRACE:
+            value = _TRACE_FILE.sub(lambda m: f'File "{_portable(m.group(1))}"', prop.value)
+            if value != prop.value:
+                prop.value = value
+                changed += 1
     return changed
 
 

@@ -1,8 +1,10 @@
 """Dummy inputs for tracing and verifying a single-file export, laid out as Optimum names its inputs.
 
-Two input sets are made: one to trace with (batch 2 x sequence 16, with padding so the attention
-mask's path is traced) and one of a different shape to verify with (batch 3 x sequence 128). What
-to make follows the input names (text, ``pixel_values``, ``input_values``), not the task.
+Three input sets are made: one to trace with (batch 2 x sequence 16, with padding so the attention
+mask's path is traced) and two of other shapes to verify with: a padded batch 3 x sequence 128 and
+one unpadded input of sequence 7 (the batch-1, short input users give most, and one a graph with a
+traced size baked in fails on). What to make follows the input names (text, ``pixel_values``,
+``input_values``), not the task.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import torch
 
 from .common import IOSpec
 
-Phase = Literal["export", "verify"]
+# export: the traced inputs; verify: a padded batch of another shape; single: one unpadded input.
+Phase = Literal["export", "verify", "single"]
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -32,12 +35,19 @@ class Shape:
     # their own, so the encoder and decoder sequence axes stay two axes.
     decoder_sequence: int
     seed: int
+    # The last row of text ends in padding (attention mask 0), so the mask's path is traced and checked.
+    padded: bool = True
 
 
 SHAPES: dict[Phase, Shape] = {
     "export": Shape(batch=2, sequence=16, choices=2, audio_samples=8000, decoder_sequence=12, seed=0),
     "verify": Shape(batch=3, sequence=128, choices=3, audio_samples=12000, decoder_sequence=40, seed=1),
+    "single": Shape(
+        batch=1, sequence=7, choices=4, audio_samples=5000, decoder_sequence=3, seed=2, padded=False
+    ),
 }
+# The verification input sets, as export_metadata.json names them.
+CHECKS: dict[str, Phase] = {"batch": "verify", "single": "single"}
 
 
 def vocab_of(config: Any) -> int:
@@ -107,11 +117,17 @@ def _ordinary_ids(
 
 
 def _text_tensors(
-    names: list[str], shape: tuple[int, ...], config: Any, tokenizer: Any | None, gen: torch.Generator
+    names: list[str],
+    shape: tuple[int, ...],
+    config: Any,
+    tokenizer: Any | None,
+    gen: torch.Generator,
+    padded: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Token ids laid out as a tokenizer lays out text: a start token where the model has one, random
-    ordinary tokens, an end token closing each row, and padding (pad id, mask 0) after it in the
-    last row. Heads that look for the end token (BART's classifier pools at ``</s>``) need it."""
+    ordinary tokens, an end token closing each row, and (``padded``) padding (pad id, mask 0) after
+    it in the last row. Heads that look for the end token (BART's classifier pools at ``</s>``)
+    need it."""
     text_config = _sub(config, "text_config")
     vocab = vocab_of(text_config)
     sources = (tokenizer, text_config, config)
@@ -121,7 +137,7 @@ def _text_tensors(
     ids = _ordinary_ids(shape, vocab, {start, end, pad}, gen)
     length = shape[-1]
     lengths = torch.full(shape[:-1], length, dtype=torch.long)
-    if length > 4:
+    if padded and length > 4:
         # Pad the tail of the last row so the traced graph keeps the attention-mask path.
         lengths[..., -1] = length // 2
     positions = torch.arange(length).expand(shape)
@@ -177,7 +193,7 @@ def make_inputs(
         choices = any("num_choices" in t.axes.values() for t in io.inputs)
         shape: tuple[int, ...] = (batch, size.choices, seq) if choices else (batch, seq)
         encoder_names = [n for n in names if n != "decoder_input_ids"]
-        tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen)
+        tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen, size.padded)
         if "decoder_input_ids" in names:
             length = min(size.decoder_sequence, seq)  # within the decoder's positions too
             tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
@@ -189,6 +205,7 @@ def make_inputs(
     if kind == "vision":
         return {"pixel_values": torch.randn(batch, channels, height, width, generator=gen)}
     text_batch = batch + 1  # text and image batches differ so their axes stay separate
-    tensors = _text_tensors(["input_ids", "attention_mask"], (text_batch, seq), config, tokenizer, gen)
+    text = ["input_ids", "attention_mask"]
+    tensors = _text_tensors(text, (text_batch, seq), config, tokenizer, gen, size.padded)
     tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)
     return {n: tensors[n] for n in names}

@@ -8,9 +8,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import onnx
-
 from .errors import UserInputError
+from .graph import read_model
 from .loading import load_config, load_generation_config, load_preprocessors, resolve
 from .packaging import ONNX_FILE, save_pretrained_files
 
@@ -19,17 +18,7 @@ def _check_onnx_file(path: Path) -> None:
     """An existing, readable ONNX model (its graph only; external data is not read)."""
     if path.suffix != ".onnx" or not path.is_file():
         raise UserInputError(f"'{path}' is not an existing .onnx file.", hint="pass the path of model.onnx.")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise UserInputError(
-            f"'{path}' is not an ONNX model ({type(e).__name__}).", hint="pass the path of model.onnx."
-        ) from e
-    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
-        raise UserInputError(
-            f"'{path}' is not an ONNX model (no graph, IR version or opset).",
-            hint="pass the path of model.onnx.",
-        )
+    read_model(path)
 
 
 def add_config_to_existing_model(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,13 +165,17 @@ def load_model(
 
     auto_class = getattr(transformers, task.auto_class)
     try:
-        model = auto_class.from_pretrained(
-            source,
-            config=config,
-            trust_remote_code=trust_remote_code,
-            local_files_only=local_files_only,
-            **_float32_kwarg(),
-        )
+        with warnings.catch_warnings():
+            # torch's weights-only unpickler warns about the protocol of a pickle it then refuses;
+            # the refusal is reported below, as one line.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._weights_only_unpickler")
+            model = auto_class.from_pretrained(
+                source,
+                config=config,
+                trust_remote_code=trust_remote_code,
+                local_files_only=local_files_only,
+                **_float32_kwarg(),
+            )
     except ValueError as e:
         raise UserInputError(
             f"task '{task.name}' does not fit a '{getattr(config, 'model_type', '?')}' model: "
@@ -178,12 +183,35 @@ def load_model(
             hint="pass a --task this architecture supports, or omit --task to infer it.",
         ) from e
     except OSError as e:
+        if _refused_pickle(e):
+            raise LoadError(
+                f"'{source}': its pytorch_model.bin holds Python objects besides tensors; it was not loaded "
+                "(torch.load with weights_only refused it), so none of its code ran.",
+                hint="use a safetensors copy of the model (save_pretrained) from a source you trust.",
+            ) from e
         raise LoadError(
             f"cannot load the weights of '{source}': {first_line(e)}",
             hint="check that the directory holds model.safetensors (or pytorch_model.bin).",
         ) from e
+    except Exception as e:
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise LoadError(
+            f"'{source}': its model.safetensors is truncated or is not a safetensors file ({first_line(e)}).",
+            hint="download or save the model again (save_pretrained).",
+        ) from e
     model.eval()
     return model
+
+
+def _refused_pickle(error: BaseException) -> bool:
+    """Whether torch's weights-only unpickler refused a pickle somewhere behind ``error``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__name__ == "UnpicklingError" and "weights only" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 # The files an image processor, feature extractor or multimodal processor is read from. A local

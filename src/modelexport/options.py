@@ -31,9 +31,8 @@ class ExportOptions:
     def backends(self) -> tuple[str, ...]:
         """The backends to try, in order: for ``auto``, those of :data:`AUTO_ORDER` that can write
         the asked opset."""
-        if self.exporter != AUTO:
-            return (self.exporter,)
-        return tuple(b for b in AUTO_ORDER if self.opset is None or _opset_ok(b, self.opset))
+        names = AUTO_ORDER if self.exporter == AUTO else (self.exporter,)
+        return tuple(b for b in names if self.opset is None or _opset_ok(b, self.opset))
 
     def check(self) -> ExportOptions:
         """Refuse bad values before any work, each with one line saying what is wrong and the fix."""

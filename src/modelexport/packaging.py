@@ -21,6 +21,14 @@ from .wire import materialize, serialize_chunks
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "export_metadata.json"
 HIERARCHY_FILE = "hierarchy.json"
+
+
+def sidecar_name(onnx_file: str) -> str:
+    """The hierarchy file of an ONNX file: ``hierarchy.json`` for ``model.onnx``,
+    ``<stem>.hierarchy.json`` for the files of a generative export."""
+    return HIERARCHY_FILE if onnx_file == ONNX_FILE else f"{Path(onnx_file).stem}.{HIERARCHY_FILE}"
+
+
 # protobuf cannot serialise a single message past 2 GiB; keep weights beside the graph before that.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 

@@ -30,6 +30,7 @@ from .errors import (
     ModelRunError,
     PackageError,
     TagError,
+    Terminated,
     VerifyError,
     first_line,
     root_cause,
@@ -40,7 +41,7 @@ from .graph import name_dynamic_axes, rename_values, strip_node_metadata
 from .hierarchy import tag_model
 from .loading import LoadedModel, load
 from .options import ExportOptions
-from .packaging import HIERARCHY_FILE, METADATA_FILE, save_configs, save_onnx, write_json
+from .packaging import METADATA_FILE, save_configs, save_onnx, sidecar_name, write_json
 from .parts import Part, Plan
 from .patches import patched
 from .plan import make_plan
@@ -106,6 +107,9 @@ def _stage(
         result.status, result.message = "failed", e.one_line()
         raise
     except Exception as e:
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:  # SIGINT / SIGTERM inside a library (e.g. a C extension's import)
+            raise interrupt from e
         # torch.onnx ends its first line with "Next steps:", a list the cause below replaces.
         detail = f"{type(e).__name__}: {first_line(e).removesuffix('Next steps:').rstrip()}"
         cause = root_cause(e)
@@ -117,6 +121,18 @@ def _stage(
     finally:
         result.seconds = round(time.perf_counter() - start, 3)
     result.status = "ok"
+
+
+def _interrupt_behind(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated an exception was raised from, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt | Terminated):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _versions() -> dict[str, str]:
@@ -139,10 +155,6 @@ class _Written:
 
     ios: dict[str, IOSpec] = field(default_factory=dict)
     hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _sidecar(file: str) -> str:
-    return HIERARCHY_FILE if file == "model.onnx" else f"{Path(file).stem}.{HIERARCHY_FILE}"
 
 
 def _capture(
@@ -236,7 +248,7 @@ class _Run:
                 )
                 if options.clean_onnx:
                     strip_node_metadata(proto)
-                write_json(out / _sidecar(part.file), report.to_json())
+                write_json(out / sidecar_name(part.file), report.to_json())
                 written.hierarchy[part.file] = report.summary()
                 written.ios[part.file] = _graph_io(part, proto)
                 save_onnx(proto, out / part.file, captured[part.file].weights)  # the graph's one write
@@ -303,7 +315,7 @@ def run_pipeline(
 ) -> ExportStatus:
     """Export ``source`` into ``output_dir`` with the first of ``backends`` that captures and
     verifies; raise the last failure, naming what each backend did, when none does."""
-    status = ExportStatus(source=source, task=options.task, exporter=backends[0])
+    status = ExportStatus(source=source, task=options.task, exporter=options.exporter)
     run = _Run(status, options, progress)
     with staging_dir(output_dir, force=options.force) as out:
         run.load(output_dir)
@@ -349,11 +361,14 @@ def _all_failed(status: ExportStatus, failures: list[tuple[str, ModelExportError
     tried = "; ".join(
         f"{name}: {e.stage} failed: {without_subject(e.message).rstrip('.')}" for name, e in failures
     )
-    verify = any(isinstance(e, VerifyError) for _, e in failures)
+    drift = any(isinstance(e, VerifyError) and e.drift for _, e in failures)
     hint = (
         "raise --atol if the drift is acceptable for you, or report this model."
-        if verify
+        if drift
         else "report this model (--debug shows the tracebacks)."
     )
     last = failures[-1][1]
-    return type(last)(f"{subject(status.source, status.task)}: no backend exported it. {tried}.", hint=hint)
+    # The last failure's class (its exit code; callers may catch it), but the stage of the whole export.
+    error = type(last)(f"{subject(status.source, status.task)}: no backend exported it. {tried}.", hint=hint)
+    error.stage = "export"
+    return error

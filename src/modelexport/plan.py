@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .generative.plan import generative_parts
-from .inputs import make_inputs
+from .inputs import CHECKS, make_inputs
 from .io_spec import build_io_spec
 from .loading import LoadedModel
 from .parts import Part, Plan
@@ -25,6 +25,6 @@ def make_plan(loaded: LoadedModel) -> Plan:
         io,
         traced(TaskOutputs, loaded.model, io),
         make_inputs(*args, "export"),
-        {"verify": make_inputs(*args, "verify")},
+        {name: make_inputs(*args, phase) for name, phase in CHECKS.items()},
     )
     return Plan(task, (part,))

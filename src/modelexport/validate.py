@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import first_line
+from .errors import UserInputError, first_line
+from .options import path_argument
 
 
 @dataclass
@@ -63,7 +64,9 @@ def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
 
 def check_optimum(model_dir: str | Path) -> OptimumCheck:
     """Load the export with the matching ORTModel class and run one real sample through it."""
-    model_dir = Path(model_dir)
+    model_dir = Path(path_argument(model_dir, "export directory"))
+    if not model_dir.is_dir():
+        raise UserInputError(f"no such directory: '{model_dir}'.", hint="pass an export directory.")
     for required in ("model.onnx", "config.json"):
         if not (model_dir / required).is_file():
             return OptimumCheck(False, None, f"missing {required} in {model_dir}")

@@ -14,6 +14,7 @@ since the next step reads them through a zero attention weight.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VerifyError
+from .errors import VerifyError, first_line
 from .parts import Feeds, Part, Plan
 
 DEFAULT_ATOL = 1e-4
@@ -46,10 +47,13 @@ class Verification:
     rtol: float
     input_shapes: dict[str, list[int]]
     outputs: list[OutputComparison] = field(default_factory=list)
+    # ONNX Runtime could not run the file on these inputs (typically a size of the traced inputs
+    # baked into the graph): ``Type: first line`` of its error.
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.outputs) and all(o.ok for o in self.outputs)
+        return self.error is None and bool(self.outputs) and all(o.ok for o in self.outputs)
 
     @property
     def max_abs_diff(self) -> float:
@@ -63,11 +67,20 @@ class Verification:
             "input_shapes": self.input_shapes,
             "max_abs_diff": self.max_abs_diff,
             "outputs": [asdict(o) for o in self.outputs],
+            **({"error": self.error} if self.error else {}),
         }
 
-    def raise_if_failed(self, what: str) -> None:
+    def raise_if_failed(self, what: str, where: str = "") -> None:
+        """Raise a :class:`VerifyError` naming ``what`` failed (and ``where``: a file and input set)."""
         if self.ok:
             return
+        what = f"{what}: {where}" if where else f"{what}: "
+        shapes = ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in self.input_shapes.items())
+        if self.error is not None:
+            raise VerifyError(
+                f"{what}ONNX Runtime cannot run the graph on inputs of other shapes ({shapes}): {self.error}",
+                hint="the graph keeps a size of the traced inputs; try the other --exporter, and report this model.",
+            )
         bad = [o for o in self.outputs if not o.ok]
         detail = ", ".join(
             f"{o.name}: shape {list(o.onnx_shape)} vs {list(o.reference_shape)}"
@@ -75,11 +88,13 @@ class Verification:
             else f"{o.name}: max|Δ|={o.max_abs_diff:.3g}"
             for o in bad
         )
-        raise VerifyError(
-            f"{what}: ONNX Runtime differs from PyTorch beyond atol={self.atol:g}, rtol={self.rtol:g} "
-            f"at input shapes {self.input_shapes} ({detail}).",
+        error = VerifyError(
+            f"{what}ONNX Runtime differs from PyTorch beyond atol={self.atol:g}, rtol={self.rtol:g} "
+            f"at input shapes {shapes} ({detail}).",
             hint="try the other --exporter, or raise --atol if this drift is acceptable for you.",
         )
+        error.drift = True
+        raise error
 
 
 def compare_arrays(
@@ -99,14 +114,18 @@ def compare_arrays(
     return OutputComparison(name, tuple(ref.shape), tuple(got.shape), max_abs, max_rel, ok)
 
 
-def onnxruntime_outputs(onnx_path: Path, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def onnxruntime_session(onnx_path: Path) -> Any:
+    """An ONNX Runtime CPU session that logs nothing of a failing run (the error it raises is reported;
+    ONNX Runtime's own log line of it would be a second, unformatted copy in the user's terminal)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # A failing run raises, and the error it raises is reported; ONNX Runtime's own log line of it
-    # would be a second, unformatted copy in the user's terminal (also when auto then succeeds).
     options.log_severity_level = 4
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_outputs(session: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``session``'s outputs by name, fed the inputs it takes from ``inputs``."""
     feed = {i.name: np.asarray(inputs[i.name]) for i in session.get_inputs()}
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, feed), strict=True))
@@ -175,14 +194,20 @@ def _defined(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outp
 
 @dataclass
 class FileCheck:
-    """One file on one input set."""
+    """One file on one input set; ``seconds``: ONNX Runtime's run and the comparison."""
 
     file: str
     name: str
     result: Verification
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "check": self.name, **self.result.to_json()}
+        return {
+            "file": self.file,
+            "check": self.name,
+            "seconds": round(self.seconds, 4),
+            **self.result.to_json(),
+        }
 
 
 @dataclass
@@ -218,20 +243,24 @@ class ExportVerification:
         }
 
     def raise_if_failed(self, what: str) -> None:
-        several = len({c.file for c in self.checks}) > 1 or len(self.checks) > 1
         for check in self.checks:
-            where = f"{what}, {check.file} on its '{check.name}' inputs" if several else what
-            check.result.raise_if_failed(where)
+            check.result.raise_if_failed(what, f"{check.file} on its '{check.name}' inputs: ")
 
 
 def verify_plan(plan: Plan, out: Path, refs: References, *, atol: float, rtol: float) -> ExportVerification:
     """Run every file with ONNX Runtime on its input sets and compare with ``refs``."""
     result = ExportVerification(atol, rtol)
     for part in plan.parts:
+        session = onnxruntime_session(out / part.file)
         for name, feeds in part.checks.items():
-            got = onnxruntime_outputs(out / part.file, {k: v.numpy() for k, v in feeds.items()})
-            ref, act = _defined(part, refs[part.file][name], got, feeds)
+            start = time.perf_counter()
             shapes = {k: list(v.shape) for k, v in feeds.items()}
-            comparison = compare_outputs(ref, act, shapes, atol=atol, rtol=rtol)
-            result.checks.append(FileCheck(part.file, name, comparison))
+            try:
+                got = onnxruntime_outputs(session, {k: v.numpy() for k, v in feeds.items()})
+            except Exception as e:  # the graph cannot run at this shape: a failed check, recorded
+                comparison = Verification(atol, rtol, shapes, error=f"{type(e).__name__}: {first_line(e)}")
+            else:
+                ref, act = _defined(part, refs[part.file][name], got, feeds)
+                comparison = compare_outputs(ref, act, shapes, atol=atol, rtol=rtol)
+            result.checks.append(FileCheck(part.file, name, comparison, time.perf_counter() - start))
     return result

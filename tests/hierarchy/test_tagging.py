@@ -25,6 +25,7 @@ from torch import nn
 
 from helpers import standalone, wrap
 from modelexport.backends import BACKENDS, capture_graph
+from modelexport.cli import main
 from modelexport.common import IOSpec, TensorSpec
 from modelexport.graph import neighbours, strip_node_metadata, walk
 from modelexport.hierarchy import (
@@ -523,9 +524,9 @@ def test_cli_rejects_a_bad_path_with_one_line_and_exit_code_2(tmp_path, make):
             [onnx.helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [1])],
         )  # fmt: skip
         onnx.save(onnx.helper.make_model(graph), str(target))
-    result = CliRunner().invoke(hierarchy_command, [str(target)])
+    result = CliRunner().invoke(main, ["hierarchy", str(target)])
     assert result.exit_code == 2
-    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error:")
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error:")
 
 
 @pytest.mark.slow

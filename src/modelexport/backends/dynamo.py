@@ -22,7 +22,7 @@ import onnx
 import torch
 
 from ..common import BackendName, IOSpec, TensorSpec
-from ..graph import without_addresses
+from ..graph import portable_stack_traces, without_addresses
 from .base import Captured, capture_graph
 from .translations import translation_table
 
@@ -70,6 +70,7 @@ class DynamoBackend:
         # The graph and its module scopes are already in memory: no file round trip.
         proto = program.model_proto
         without_addresses(proto)
+        portable_stack_traces(proto)
         return Captured(proto)
 
 

@@ -4,7 +4,9 @@ Past key values are never invented from the config: the prompt is run through th
 its presents become the next step's past, so head counts and sizes are whatever the model uses.
 Batches carry padding (left for decoder-only prompts, as in batched generation; right for encoder
 inputs, as their tokenizers pad) so the traced graphs keep the attention-mask paths. Export and
-verification differ in batch, prompt length and number of new tokens.
+verification differ in batch, prompt length and number of new tokens; a second verification is one
+unpadded prompt of a single token and one new token after it (the first step of generation, and a
+graph that baked a traced size in, such as mixture-of-experts routing, fails there).
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from ..inputs import ordinary_token_floor
 from . import cache
 from .layout import OnnxPart
 
-Phase = Literal["export", "verify"]
+Phase = Literal["export", "verify", "single"]
 Step = Literal["first", "cached"]
 Feeds = dict[str, torch.Tensor]
 # file -> step -> input name -> tensor
 StepFeeds = dict[str, dict[Step, Feeds]]
 
-# (batch, prompt length, new tokens at the cached step)
-_SHAPES: dict[Phase, tuple[int, int, int]] = {"export": (2, 5, 3), "verify": (3, 9, 2)}
+# (batch, prompt length, new tokens at the cached step, whether the last row is padded)
+_SHAPES: dict[Phase, tuple[int, int, int, bool]] = {
+    "export": (2, 5, 3, True),
+    "verify": (3, 9, 2, True),
+    "single": (1, 1, 1, False),
+}
+_SEEDS: dict[Phase, int] = {"export": 0, "verify": 1, "single": 2}
 _PAST = "past_key_values."
 
 
@@ -32,8 +39,10 @@ def _tokens(batch: int, length: int, vocab: int, gen: torch.Generator) -> torch.
     return torch.randint(ordinary_token_floor(vocab), vocab, (batch, length), generator=gen)
 
 
-def _padded_mask(batch: int, length: int, side: Literal["left", "right"]) -> torch.Tensor:
+def _padded_mask(batch: int, length: int, side: Literal["left", "right"], padded: bool) -> torch.Tensor:
     mask = torch.ones(batch, length, dtype=torch.long)
+    if not padded:
+        return mask
     pad = max(1, length // 3)
     if side == "left":
         mask[-1, :pad] = 0
@@ -60,15 +69,15 @@ def _past_names(part: OnnxPart) -> list[str]:
 
 
 def _generator(phase: Phase, seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed + (0 if phase == "export" else 1))
+    return torch.Generator().manual_seed(seed + _SEEDS[phase])
 
 
 def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: int = 0) -> StepFeeds:
     """``model.onnx`` at the ``first`` step (prompt, empty past) and ``cached`` (new tokens after it)."""
     gen = _generator(phase, seed)
-    batch, prompt, new = _SHAPES[phase]
+    batch, prompt, new, padded = _SHAPES[phase]
     vocab = vocab_size(model)
-    mask = _padded_mask(batch, prompt, "left")
+    mask = _padded_mask(batch, prompt, "left", padded)
     first: Feeds = {"input_ids": _tokens(batch, prompt, vocab, gen), "attention_mask": mask}
     if "position_ids" in part.io.input_names:
         first["position_ids"] = position_ids(mask, prompt)
@@ -93,11 +102,11 @@ def seq2seq_steps(
     """Encoder and first-step decoder at ``first``; the decoder with past (if any) at ``cached``."""
     encoder, first_decoder = parts[:2]
     gen = _generator(phase, seed)
-    batch, length, new = _SHAPES[phase]
+    batch, length, new, padded = _SHAPES[phase]
     vocab = vocab_size(model)
     enc = {
         "input_ids": _tokens(batch, length, vocab, gen),
-        "attention_mask": _padded_mask(batch, length, "right"),
+        "attention_mask": _padded_mask(batch, length, "right", padded),
     }
     start = int(getattr(model.config, "decoder_start_token_id", None) or 0)
     dec_ids = torch.cat([torch.full((batch, 1), start), _tokens(batch, new, vocab, gen)], dim=1)

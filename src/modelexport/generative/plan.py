@@ -13,7 +13,7 @@ from ..parts import Part
 from ..tasks import TaskSpec
 from ..wrappers import DecoderStep, EncoderOutputs, Seq2SeqDecoderStep, TracedModule, traced
 from . import cache
-from .feeds import StepFeeds, decoder_steps, seq2seq_steps, vocab_size
+from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
 from .layout import POSITION_ID_MODEL_TYPES, OnnxPart, decoder_part, seq2seq_parts
 
 
@@ -43,16 +43,32 @@ def generative_parts(model: torch.nn.Module, task: TaskSpec) -> tuple[Part, ...]
     layers = _cache_layers(model, seq2seq)
     if seq2seq:
         specs = seq2seq_parts(layers, with_past=task.with_past)
-        trace, check = seq2seq_steps(specs, model, "export"), seq2seq_steps(specs, model, "verify")
+
+        def steps(phase: Phase) -> StepFeeds:
+            return seq2seq_steps(specs, model, phase)
+
     else:
         position_ids = config.model_type in POSITION_ID_MODEL_TYPES
         specs = (decoder_part(layers, position_ids, with_past=task.with_past),)
-        trace, check = decoder_steps(specs[0], model, "export"), decoder_steps(specs[0], model, "verify")
-    return tuple(_part(spec, model, trace, check) for spec in specs)
+
+        def steps(phase: Phase) -> StepFeeds:
+            return decoder_steps(specs[0], model, phase)
+
+    trace, checks = steps("export"), {phase: steps(phase) for phase in CHECKS}
+    return tuple(_part(spec, model, trace, checks) for spec in specs)
 
 
-def _part(spec: OnnxPart, model: torch.nn.Module, trace: StepFeeds, check: StepFeeds) -> Part:
+# The verification input sets per phase, named in export_metadata.json by step and phase:
+# ``first``/``cached`` for the padded batch, ``first-single``/``cached-single`` for one input.
+CHECKS: dict[Phase, str] = {"verify": "", "single": "-single"}
+
+
+def _part(spec: OnnxPart, model: torch.nn.Module, trace: StepFeeds, checks: dict[Phase, StepFeeds]) -> Part:
     steps = trace[spec.file]
     traced_step = steps["cached"] if "cached" in steps else steps["first"]
-    checks = {str(step): feeds for step, feeds in check[spec.file].items()}
-    return Part(spec.file, spec.role, spec.io, _module(model, spec), traced_step, checks)
+    named = {
+        f"{step}{CHECKS[phase]}": feeds
+        for phase, check in checks.items()
+        for step, feeds in check[spec.file].items()
+    }
+    return Part(spec.file, spec.role, spec.io, _module(model, spec), traced_step, named)

@@ -1,7 +1,8 @@
 """``modelexport hierarchy PATH``: the module tree of an export with node counts.
 
-PATH is an export directory (its ``hierarchy.json``, else its ``.onnx`` file) or a ``.onnx`` file
-(its node tags, else the ``hierarchy.json`` beside it).
+PATH is an export directory (its ``hierarchy.json``, or one ``<file>.hierarchy.json`` per ONNX file
+of a generative export, else its ``.onnx`` files), a ``.onnx`` file (its node tags, else the
+sidecar beside it) or a sidecar itself. Anything else is a one-line error (exit 2).
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from typing import cast
 import click
 import onnx
 
-from ..graph import walk
+from ..errors import UserInputError
+from ..graph import read_model, walk
+from ..packaging import HIERARCHY_FILE, sidecar_name
 from .modules import ROOT, parent_path
 from .report import SOURCES, HierarchyReport, ModuleRecord, NodeRecord, Source, sort_key
 from .tagging import KEY_CLASS, KEY_MODULE, KEY_SOURCE, KEY_TAG
 
-SIDECAR = "hierarchy.json"
+SIDECAR = HIERARCHY_FILE
 _CONTAINERS = ("ModuleList", "ModuleDict")
+_HINT = "pass an export directory, one of its .onnx files or its hierarchy.json."
 
 
-class PathError(click.ClickException):
-    """A PATH the command cannot read: one line, exit code 2."""
-
-    exit_code = 2
+def sidecar_of(onnx_file: Path) -> Path:
+    return onnx_file.with_name(sidecar_name(onnx_file.name))
 
 
 def report_from_onnx(model: onnx.ModelProto) -> HierarchyReport | None:
@@ -45,34 +47,44 @@ def report_from_onnx(model: onnx.ModelProto) -> HierarchyReport | None:
     return HierarchyReport("?", root_class, True, modules, nodes)
 
 
-def load_report(path: Path) -> HierarchyReport:
-    """The report for an export directory or an ONNX file, or a PathError saying what is missing."""
+def load_reports(path: Path) -> dict[str, HierarchyReport]:
+    """File name -> report, for an export directory (every ONNX file), a .onnx file or a sidecar;
+    a :class:`UserInputError` saying what is wrong otherwise."""
+    if not path.exists():
+        raise UserInputError(f"'{path}' does not exist.", hint=_HINT)
     if path.is_dir():
-        if (path / SIDECAR).is_file():
-            return _read_sidecar(path / SIDECAR)
         onnx_files = sorted(path.glob("*.onnx"))
         if not onnx_files:
-            raise PathError(f"{path} holds neither {SIDECAR} nor a .onnx file; pass an export directory.")
-        path = onnx_files[0]
+            if (path / SIDECAR).is_file():
+                return {SIDECAR: _read_sidecar(path / SIDECAR)}
+            raise UserInputError(f"'{path}' holds neither {SIDECAR} nor a .onnx file.", hint=_HINT)
+        return {f.name: load_report(f) for f in onnx_files}
+    return {path.name: load_report(path)}
+
+
+def load_report(path: Path) -> HierarchyReport:
+    """The report of one ONNX file (its sidecar, else its node tags) or of one sidecar."""
     if path.suffix == ".json":
         return _read_sidecar(path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise PathError(f"{path} is not a readable ONNX file ({type(e).__name__}).") from e
-    report = report_from_onnx(model)
-    if report is not None:
-        return report
-    if (path.parent / SIDECAR).is_file():
-        return _read_sidecar(path.parent / SIDECAR)
-    raise PathError(f"{path} has no modelexport tags and no {SIDECAR} beside it; export it with modelexport.")
+    if sidecar_of(path).is_file():
+        return _read_sidecar(sidecar_of(path))
+    report = report_from_onnx(read_model(path))
+    if report is None:
+        raise UserInputError(
+            f"'{path}' has no modelexport tags and no {sidecar_of(path).name} beside it.",
+            hint="export the model with modelexport (without --clean-onnx, or keep its hierarchy.json).",
+        )
+    return report
 
 
 def _read_sidecar(path: Path) -> HierarchyReport:
     try:
-        return HierarchyReport.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise PathError(f"{path} is not a valid {SIDECAR} ({type(e).__name__}: {e}).") from e
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return HierarchyReport.from_json(data)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise UserInputError(
+            f"'{path}' is not a hierarchy.json ({type(e).__name__}: {e}).", hint=_HINT
+        ) from e
 
 
 def render_tree(report: HierarchyReport) -> list[str]:
@@ -124,12 +136,14 @@ def render_tree(report: HierarchyReport) -> list[str]:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print hierarchy.json's content instead of a tree.")
 def hierarchy_command(path: Path, as_json: bool) -> None:
-    """Show the module tree of an export (directory or .onnx file) with node counts."""
-    if not path.exists():
-        raise PathError(f"{path} does not exist; pass an export directory or a .onnx file.")
-    report = load_report(path)
+    """Show the module tree of an export (directory, .onnx file or hierarchy.json) with node counts."""
+    reports = load_reports(path)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        data = {name: r.to_json() for name, r in reports.items()}
+        click.echo(json.dumps(next(iter(data.values())) if len(data) == 1 else data, indent=2))
         return
-    for line in render_tree(report):
-        click.echo(line)
+    for i, (name, report) in enumerate(reports.items()):
+        if len(reports) > 1:
+            click.echo(f"{'' if i == 0 else chr(10)}== {name}")
+        for line in render_tree(report):
+            click.echo(line)

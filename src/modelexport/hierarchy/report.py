@@ -117,7 +117,9 @@ class HierarchyReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> HierarchyReport:
+    def from_json(cls, data: Any) -> HierarchyReport:
+        """Read what :meth:`to_json` wrote; ``ValueError`` saying what is wrong for anything else."""
+        _check_shape(data)
         fields = ModuleRecord.__dataclass_fields__
         modules = {
             m["path"]: ModuleRecord(**{k: v for k, v in m.items() if k in fields})
@@ -141,3 +143,25 @@ class HierarchyReport:
 def sort_key(path: str) -> tuple[Any, ...]:
     """Natural order: ``layer.2`` before ``layer.10``."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")) if path else ()
+
+
+def _check_shape(data: Any) -> None:
+    """``data`` has hierarchy.json's shape: the schema version, modules and nodes of the right types."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version is {data.get('schema_version')!r}, not {SCHEMA_VERSION}")
+    modules, nodes = data.get("modules"), data.get("nodes")
+    if not isinstance(modules, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("path"), str) and isinstance(m.get("class_name"), str)
+        for m in modules
+    ):
+        raise ValueError("'modules' is not a list of modules with a path and a class_name")
+    if not isinstance(nodes, dict) or not all(
+        isinstance(v, dict)
+        and isinstance(v.get("module"), str)
+        and isinstance(v.get("op_type"), str)
+        and v.get("source") in SOURCES
+        for v in nodes.values()
+    ):
+        raise ValueError("'nodes' is not a map of nodes with a module, an op_type and a source")

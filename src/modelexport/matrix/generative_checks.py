@@ -31,33 +31,55 @@ def expected_files(task: TaskSpec) -> list[str]:
     )
 
 
-def _reference(model: Any, inputs: dict[str, Any]) -> tuple[list[list[int]], list[np.ndarray]]:
-    """PyTorch's greedy tokens after the prompt and the raw logits of every step."""
+def _reference(
+    model: Any, inputs: dict[str, Any], start: int | None
+) -> tuple[list[list[int]], list[np.ndarray]]:
+    """PyTorch's plain greedy decoding: the argmax of the raw logits at each of NEW_TOKENS steps, the
+    whole sequence run again at every step. Not ``generate``: a model's generation config may force
+    or suppress tokens (BART forces ``</s>`` at the last step, Marian its pad), which the plain ONNX
+    Runtime loop does not do; Optimum's generation, checked separately, runs them on both sides."""
+    import inspect
+
     import torch
 
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+    sequence = ids if start is None else torch.full((ids.shape[0], 1), start, dtype=torch.long)
+    logits_per_step = []
     with torch.no_grad():
-        out = model.generate(
-            **inputs,
-            do_sample=False,
-            num_beams=1,
-            max_new_tokens=NEW_TOKENS,
-            min_new_tokens=NEW_TOKENS,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
-    prompt = 0 if model.config.is_encoder_decoder else inputs["input_ids"].shape[1]
-    offset = 1 if model.config.is_encoder_decoder else 0  # the decoder start token
-    tokens = out.sequences[:, prompt + offset :].tolist()
-    return tokens, [t.numpy() for t in out.logits]
+        for _ in range(NEW_TOKENS):
+            if start is None:  # decoder-only: the prompt and what came after it
+                feed = {"input_ids": sequence, "attention_mask": mask}
+                if takes_positions:
+                    positions = mask.long().cumsum(-1) - 1
+                    feed["position_ids"] = positions.masked_fill(mask == 0, 1)
+                logits = model(**feed, use_cache=False).logits[:, -1, :]
+            else:
+                logits = model(
+                    input_ids=ids, attention_mask=mask, decoder_input_ids=sequence, use_cache=False
+                ).logits[:, -1, :]
+            token = logits.argmax(-1, keepdim=True)
+            logits_per_step.append(logits.numpy())
+            sequence = torch.cat([sequence, token], dim=1)
+            if start is None:
+                mask = torch.cat([mask, torch.ones_like(token)], dim=1)
+    prompt = ids.shape[1] if start is None else 1
+    return sequence[:, prompt:].tolist(), logits_per_step
 
 
-def _ort(export_dir: Path, task: TaskSpec, model: Any, inputs: dict[str, Any]) -> OrtGeneration:
-    ids, mask = inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()
-    if task.layout == "decoder":
-        return decoder_generate(export_dir, ids, mask, NEW_TOKENS)
+def _start(model: Any) -> int | None:
+    """The decoder start token of an encoder-decoder, ``None`` for a decoder-only model."""
+    if not model.config.is_encoder_decoder:
+        return None
     start = getattr(model.generation_config, "decoder_start_token_id", None)
-    start = model.config.decoder_start_token_id if start is None else start
-    return seq2seq_generate(export_dir, ids, mask, int(start), NEW_TOKENS)
+    return int(model.config.decoder_start_token_id if start is None else start)
+
+
+def _ort(export_dir: Path, inputs: dict[str, Any], start: int | None) -> OrtGeneration:
+    ids, mask = inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()
+    if start is None:
+        return decoder_generate(export_dir, ids, mask, NEW_TOKENS)
+    return seq2seq_generate(export_dir, ids, mask, start, NEW_TOKENS)
 
 
 def ort_generation(export_dir: Path, source: Path, task: TaskSpec, atol: float, rtol: float) -> ParityCheck:
@@ -70,8 +92,9 @@ def ort_generation(export_dir: Path, source: Path, task: TaskSpec, atol: float, 
         model = getattr(transformers, task.auto_class).from_pretrained(source).eval()
         for batch in (2, 1):
             inputs = prompt_inputs(source, task, PROMPTS[-batch:])
-            tokens, logits = _reference(model, inputs)
-            got = _ort(export_dir, task, model, inputs)
+            start = _start(model)
+            tokens, logits = _reference(model, inputs, start)
+            got = _ort(export_dir, inputs, start)
             diff = max(float(np.abs(g - r).max()) for g, r in zip(got.logits, logits, strict=True))
             check.max_abs_diff[f"logits (batch {batch})"] = diff
             close = all(

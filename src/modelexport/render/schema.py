@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..common import BACKEND_NAMES
-from ..errors import ModelExportError, without_subject
+from ..errors import ModelExportError, scrub_paths, without_subject
 from ..errors import first_line as _first_line
 
 SCHEMA_VERSION = 1
@@ -43,8 +43,9 @@ class ResultsSchemaError(ModelExportError):
 
 
 def first_line(text: object, limit: int = 300) -> str:
-    """The first non-empty line of an error message, trimmed to ``limit`` characters."""
-    return _first_line(text, limit)
+    """The first non-empty line of an error message, without this machine's paths
+    (:func:`~modelexport.errors.scrub_paths`), trimmed to ``limit`` characters."""
+    return _first_line(scrub_paths(str(text)), limit)
 
 
 def case_id(model: str, task: str, backend: str, exporter: str) -> str:

@@ -78,6 +78,11 @@ def build(name: str, out_dir: Path, task: str | None = None) -> Path:
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(
+            f"cannot create '{out_dir}': {e.strerror or e}.", hint="choose a directory you can write to."
+        ) from e
+    try:
         token_ids = write_preprocessors(spec, task, out_dir)
         config = make_config(spec, task, token_ids)
         model_cls = head_class(spec, task)
