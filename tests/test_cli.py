@@ -206,7 +206,7 @@ def test_debug_shows_the_traceback(workdir):
 def test_validate_reports_a_directory_optimum_cannot_load(workdir):
     code, _, err = run("validate", str(workdir))
     assert code == 1
-    assert_one_clear_line(err, "missing model.onnx")
+    assert_one_clear_line(err, "no .onnx file")
 
 
 def test_add_config_to_an_existing_onnx_file(zoo_dir, workdir):

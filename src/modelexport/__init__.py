@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .auto import AutoModelForONNX
 from .errors import (
     CaptureError,
     CompatibilityError,
@@ -22,6 +23,7 @@ from .version import __version__
 
 __all__ = [
     "TASKS",
+    "AutoModelForONNX",
     "CaptureError",
     "CompatibilityError",
     "ExportStatus",

@@ -114,6 +114,12 @@ def _output_dir(output: str) -> Path:
 @click.option(
     "--trust-remote-code", is_flag=True, help="Run the model repository's own code (review it first)."
 )
+@click.option(
+    "--separate-decoders",
+    is_flag=True,
+    help="Encoder-decoders with past: decoder_model.onnx and decoder_with_past_model.onnx instead of "
+    "one decoder_model_merged.onnx (the decoder's weights are then stored twice).",
+)
 def export(
     model: str,
     output: str,
@@ -126,6 +132,7 @@ def export(
     atol: float,
     rtol: float,
     trust_remote_code: bool,
+    separate_decoders: bool,
 ) -> None:
     """Export MODEL (a Hub id or a local directory) to the directory OUTPUT."""
     from .export import run_export
@@ -148,6 +155,7 @@ def export(
         force=force,
         with_config=not no_config,
         trust_remote_code=trust_remote_code,
+        merge_decoders=not separate_decoders,
         progress=lambda stage: click.echo(f"  {stage} ...", err=True),
     )
     click.echo(f"exported {model} ({status.task}, {status.exporter}) to {out_dir}")
@@ -187,11 +195,20 @@ def _checked_shapes(verification: dict[str, Any]) -> dict[str, str]:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-def validate(directory: str) -> None:
-    """Check that Optimum's ORTModelFor<Task> loads DIRECTORY and runs a real sample."""
+@click.option(
+    "--model",
+    "source",
+    default=None,
+    help="The source model, to compare with PyTorch (default: the export's own source, if local).",
+)
+def validate(directory: str, source: str | None) -> None:
+    """Check that Optimum's ORTModelFor<Task> loads DIRECTORY and runs a real sample (generative
+    tasks: a short greedy generation), compared with PyTorch when the source model is at hand."""
     from .validate import check_optimum
 
-    result = check_optimum(directory)
+    result = check_optimum(directory, source=source)
+    for line in result.checked:
+        click.echo(f"  {line}")
     if not result.ok:
         _fail(f"not compatible with Optimum ({result.ort_class or 'ORTModel'}): {result.reason}", 1)
     click.echo(f"ok: {result.ort_class}.from_pretrained('{directory}') runs; outputs {result.output_shapes}")

@@ -29,6 +29,7 @@ def run_export(
     force: bool = False,
     with_config: bool = True,
     trust_remote_code: bool = False,
+    merge_decoders: bool = True,
     progress: ProgressCallback | None = None,
 ) -> tuple[Path, ExportStatus]:
     """Run every stage; return the output directory and the status record (raises on failure).
@@ -37,10 +38,11 @@ def run_export(
     dynamo when TorchScript cannot capture the model or its graph does not match PyTorch; the
     metadata records which backend produced the file and why the first was given up.
     ``with_config=False`` writes no config or preprocessor files (Optimum then cannot load the
-    directory); ``progress`` is called with each stage's name as it starts.
+    directory); ``merge_decoders=False`` writes an encoder-decoder's two decoders as two files
+    instead of Optimum's merged one; ``progress`` is called with each stage's name as it starts.
     """
     options = ExportOptions(
-        task, exporter, opset, clean_onnx, atol, rtol, force, with_config, trust_remote_code
+        task, exporter, opset, clean_onnx, atol, rtol, force, with_config, trust_remote_code, merge_decoders
     ).check()
     source = path_argument(model_name_or_path, "model")
     out = Path(path_argument(output_dir, "output directory")).expanduser().resolve()
@@ -60,6 +62,7 @@ def export_with_config(
     rtol: float = DEFAULT_RTOL,
     force: bool = False,
     trust_remote_code: bool = False,
+    merge_decoders: bool = True,
 ) -> Path:
     """Export a Hugging Face model (Hub id or local directory) to an Optimum-ready ONNX directory.
 
@@ -80,5 +83,6 @@ def export_with_config(
         rtol=rtol,
         force=force,
         trust_remote_code=trust_remote_code,
+        merge_decoders=merge_decoders,
     )
     return path

@@ -27,6 +27,9 @@ class ExportOptions:
     force: bool = False
     with_config: bool = True
     trust_remote_code: bool = False
+    # An encoder-decoder with past: one decoder_model_merged.onnx (False: decoder_model.onnx and
+    # decoder_with_past_model.onnx, the decoder's weights stored twice).
+    merge_decoders: bool = True
 
     def backends(self) -> tuple[str, ...]:
         """The backends to try, in order: for ``auto``, those of :data:`AUTO_ORDER` that can write

@@ -37,8 +37,9 @@ from .errors import (
     subject,
     without_subject,
 )
+from .generative.merge import merge_decoders, merged_report
 from .graph import name_dynamic_axes, rename_values, strip_node_metadata
-from .hierarchy import tag_model
+from .hierarchy import HierarchyReport, tag_model
 from .loading import LoadedModel, load
 from .options import ExportOptions
 from .packaging import METADATA_FILE, save_configs, save_onnx, sidecar_name, write_json
@@ -171,6 +172,16 @@ def _capture(
     return captured, applied
 
 
+def _assemble(plan: Plan, captured: dict[str, Captured], reports: dict[str, HierarchyReport]) -> None:
+    """Join the parts each merge names into one file (its graph, weights and hierarchy), in place."""
+    for merge in plan.merges:
+        first, past = captured.pop(merge.without_past), captured.pop(merge.with_past)
+        merged = merge_decoders(first.proto, past.proto, (first.weights, past.weights), merge.flag)
+        captured[merge.file] = Captured(merged.proto, weights=merged.weights)
+        reports[merge.file] = merged_report(merged.proto, reports.pop(merge.without_past))
+        reports.pop(merge.with_past)
+
+
 def _graph_io(part: Part, proto: onnx.ModelProto) -> IOSpec:
     """``part.io`` less the inputs the exporter dropped as unused (the decoder with past reads no
     ``encoder_hidden_states``: cross-attention comes from the cache)."""
@@ -213,7 +224,7 @@ class _Run:
         model as the user has it; a model PyTorch cannot run on them is a ModelRunError."""
         if self.plan is None or self.refs is None:
             try:
-                self.plan = make_plan(loaded)
+                self.plan = make_plan(loaded, merge_decoders=self.options.merge_decoders)
                 self.refs = references(self.plan)
             except ModelExportError:
                 raise
@@ -241,15 +252,22 @@ class _Run:
                 )
                 status.patches += [p for p in applied if p not in status.patches]
         with _stage(status, "tag", progress):
-            for part in plan.parts:
-                proto = captured[part.file].proto
-                report = tag_model(
-                    proto, part.module, backend=backend.name, scope_info=captured[part.file].scopes
+            reports = {
+                part.file: tag_model(
+                    captured[part.file].proto,
+                    part.module,
+                    backend=backend.name,
+                    scope_info=captured[part.file].scopes,
                 )
+                for part in plan.parts
+            }
+            _assemble(plan, captured, reports)
+            for part in plan.written:
+                proto = captured[part.file].proto
                 if options.clean_onnx:
                     strip_node_metadata(proto)
-                write_json(out / sidecar_name(part.file), report.to_json())
-                written.hierarchy[part.file] = report.summary()
+                write_json(out / sidecar_name(part.file), reports[part.file].to_json())
+                written.hierarchy[part.file] = reports[part.file].summary()
                 written.ios[part.file] = _graph_io(part, proto)
                 save_onnx(proto, out / part.file, captured[part.file].weights)  # the graph's one write
                 del captured[part.file]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .generative.plan import generative_parts
+from .generative.plan import generative_plan
 from .inputs import CHECKS, make_inputs
 from .io_spec import build_io_spec
 from .loading import LoadedModel
@@ -12,11 +12,11 @@ from .wrappers import TaskOutputs, traced
 SINGLE_FILE = "model.onnx"
 
 
-def make_plan(loaded: LoadedModel) -> Plan:
+def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True) -> Plan:
     """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs."""
     task = loaded.task
     if task.generative:
-        return Plan(task, generative_parts(loaded.model, task))
+        return generative_plan(loaded.model, task, merge_decoders=merge_decoders)
     io = build_io_spec(loaded.model, task, loaded.tokenizer)
     args = (io, loaded.config, loaded.preprocessors)
     part = Part(

@@ -158,7 +158,7 @@ References = dict[str, dict[str, Outputs]]
 def references(plan: Plan) -> References:
     """PyTorch's outputs for every part on each of its input sets."""
     refs: References = {}
-    for part in plan.parts:
+    for part in plan.written:
         refs[part.file] = {}
         for name, feeds in part.checks.items():
             result = part.module.run(feeds)  # type: ignore[operator]
@@ -250,7 +250,7 @@ class ExportVerification:
 def verify_plan(plan: Plan, out: Path, refs: References, *, atol: float, rtol: float) -> ExportVerification:
     """Run every file with ONNX Runtime on its input sets and compare with ``refs``."""
     result = ExportVerification(atol, rtol)
-    for part in plan.parts:
+    for part in plan.written:
         session = onnxruntime_session(out / part.file)
         for name, feeds in part.checks.items():
             start = time.perf_counter()

@@ -142,3 +142,23 @@ def traced(cls: type[TracedModule], model: torch.nn.Module, io: IOSpec, **kwargs
     exec(f"def forward(self, {params}):\n    return self._run({params})\n", namespace)
     subclass = type(cls.__name__, (cls,), {"forward": namespace["forward"], "__module__": cls.__module__})
     return subclass(model, io, **kwargs)
+
+
+class MergedDecoderStep(torch.nn.Module):
+    """The PyTorch side of a merged decoder file: the branch its boolean ``flag`` input picks, the
+    decoder with past (whose cross-attention presents are its cross-attention pasts, passed through)
+    or the first-step decoder. Not traced: the file is assembled from the two traced ones."""
+
+    def __init__(self, without_past: TracedModule, with_past: TracedModule, io: IOSpec, flag: str) -> None:
+        super().__init__()
+        self.without_past, self.with_past, self.flag = without_past, with_past, flag
+        self.input_names = io.input_names
+        self.output_names = io.output_names
+
+    def run(self, feeds: Named) -> Tensors:
+        branch = self.with_past if bool(feeds[self.flag].reshape(-1)[0]) else self.without_past
+        outputs = dict(zip(branch.output_names, branch.run(feeds), strict=True))
+        for name in self.output_names:
+            if name not in outputs:  # a cross-attention present of the cached branch
+                outputs[name] = feeds["past_key_values" + name[len("present") :]]
+        return tuple(outputs[n] for n in self.output_names)

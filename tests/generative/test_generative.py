@@ -21,17 +21,19 @@ from modelexport.generative.layout import (
     DECODER_FILE,
     ENCODER_FILE,
     SEQ2SEQ_DECODER_FILE,
+    SEQ2SEQ_DECODER_MERGED_FILE,
     SEQ2SEQ_DECODER_WITH_PAST_FILE,
     decoder_part,
     seq2seq_parts,
 )
+from modelexport.graph import walk
 from modelexport.hierarchy import KEY_MODULE
 from modelexport.tasks import infer_task
 from modelexport.zoo import list_archs
 
 DECODERS = [s.name for s in list_archs() if "text-generation-with-past" in s.tasks]
 SEQ2SEQ = [s.name for s in list_archs() if "text2text-generation-with-past" in s.tasks]
-SEQ2SEQ_FILES = [ENCODER_FILE, SEQ2SEQ_DECODER_FILE, SEQ2SEQ_DECODER_WITH_PAST_FILE]
+SEQ2SEQ_FILES = [ENCODER_FILE, SEQ2SEQ_DECODER_MERGED_FILE]
 
 
 def _export(src: Path, out: Path, task: str, **kwargs: Any) -> tuple[Path, dict[str, Any]]:
@@ -205,8 +207,10 @@ def test_decoder_logits_match_pytorch_at_first_step_and_on_onnx_runtimes_own_cac
 
 
 def test_encoder_decoder_logits_match_pytorch_first_step_and_with_cache(zoo_dir, tmp_path) -> None:
+    """The two decoders written as separate files (--separate-decoders)."""
     src = zoo_dir("t5", "text2text-generation-with-past")
-    out, _ = _export(src, tmp_path / "out", "text2text-generation-with-past")
+    out, meta = _export(src, tmp_path / "out", "text2text-generation-with-past", merge_decoders=False)
+    assert meta["onnx_files"] == [ENCODER_FILE, SEQ2SEQ_DECODER_FILE, SEQ2SEQ_DECODER_WITH_PAST_FILE]
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(src).eval()
     tok = transformers.AutoTokenizer.from_pretrained(src)
     enc = tok(["a short one", "a longer input to pad the other against"], padding=True, return_tensors="pt")
@@ -294,9 +298,10 @@ def test_seq2seq_files_take_optimums_names() -> None:
 
 
 def _module_paths(path: Path) -> set[str]:
+    """The module of every node, a merged decoder's branches included."""
     model = onnx.load(str(path))
     paths = []
-    for node in model.graph.node:
+    for node in (ref.node for ref in walk(model.graph)):
         tags = {p.key: p.value for p in node.metadata_props}
         assert KEY_MODULE in tags, f"{path.name}: untagged {node.op_type} {node.name}"
         paths.append(tags[KEY_MODULE])

@@ -18,6 +18,9 @@ DECODER_FILE = "model.onnx"
 ENCODER_FILE = "encoder_model.onnx"
 SEQ2SEQ_DECODER_FILE = "decoder_model.onnx"
 SEQ2SEQ_DECODER_WITH_PAST_FILE = "decoder_with_past_model.onnx"
+# Both decoders in one file, the branch picked by a use_cache_branch input (ORTModelForSeq2SeqLM
+# loads it first, and warns when it is missing).
+SEQ2SEQ_DECODER_MERGED_FILE = "decoder_model_merged.onnx"
 
 # Model types whose decoder takes position_ids (optimum.exporters.onnx.utils.MODEL_TYPES_REQUIRING_POSITION_IDS,
 # with "opt" as for transformers >= 4.46, the oldest this project supports being 4.48).

@@ -8,13 +8,27 @@ from typing import Any
 
 import torch
 
+from ..common import IOSpec, TensorSpec
 from ..inputs import ordinary_token_floor
-from ..parts import Part
+from ..parts import Feeds, Merge, Part, Plan
 from ..tasks import TaskSpec
-from ..wrappers import DecoderStep, EncoderOutputs, Seq2SeqDecoderStep, TracedModule, traced
+from ..wrappers import (
+    DecoderStep,
+    EncoderOutputs,
+    MergedDecoderStep,
+    Seq2SeqDecoderStep,
+    TracedModule,
+    traced,
+)
 from . import cache
 from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
-from .layout import POSITION_ID_MODEL_TYPES, OnnxPart, decoder_part, seq2seq_parts
+from .layout import (
+    POSITION_ID_MODEL_TYPES,
+    SEQ2SEQ_DECODER_MERGED_FILE,
+    OnnxPart,
+    decoder_part,
+    seq2seq_parts,
+)
 
 
 def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
@@ -34,6 +48,41 @@ def _module(model: torch.nn.Module, part: OnnxPart) -> TracedModule:
     if part.role == "encoder":
         return traced(EncoderOutputs, model, part.io)
     return traced(Seq2SeqDecoderStep, model, part.io, with_past_inputs=part.role == "decoder_with_past")
+
+
+def generative_plan(model: torch.nn.Module, task: TaskSpec, *, merge_decoders: bool = True) -> Plan:
+    """The plan of ``task``'s layout; an encoder-decoder with past writes its two decoders as one
+    merged file unless ``merge_decoders`` is False."""
+    parts = generative_parts(model, task)
+    by_role = {p.role: p for p in parts}
+    if not merge_decoders or "decoder_with_past" not in by_role:
+        return Plan(task, parts)
+    merge = Merge(
+        SEQ2SEQ_DECODER_MERGED_FILE, by_role["decoder_first"].file, by_role["decoder_with_past"].file
+    )
+    return Plan(
+        task, parts, (merge,), (_merged(merge, by_role["decoder_first"], by_role["decoder_with_past"]),)
+    )
+
+
+def _merged(merge: Merge, first: Part, past: Part) -> Part:
+    """The merged decoder as a part to verify: both parts' input sets, each with the flag that picks
+    its branch; the first step also gets the empty pasts Optimum feeds it."""
+    names = set(first.io.input_names)
+    flag = TensorSpec(merge.flag, {})
+    io = IOSpec(
+        (*first.io.inputs, *(t for t in past.io.inputs if t.name not in names), flag), first.io.outputs
+    )
+    past_names = [n for n in past.io.input_names if n not in names]
+    checks: dict[str, Feeds] = {}
+    for name, feeds in first.checks.items():
+        cached = past.checks[name.replace("first", "cached", 1)]
+        empty = {n: cached[n][:, :, :0] for n in past_names}
+        checks[name] = {**feeds, **empty, merge.flag: torch.tensor([False])}
+    for name, feeds in past.checks.items():
+        checks[name] = {**feeds, merge.flag: torch.tensor([True])}
+    module = MergedDecoderStep(first.module, past.module, io, merge.flag)  # type: ignore[arg-type]
+    return Part(merge.file, "decoder_merged", io, module, {}, checks)
 
 
 def generative_parts(model: torch.nn.Module, task: TaskSpec) -> tuple[Part, ...]:

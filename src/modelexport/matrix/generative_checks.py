@@ -22,13 +22,15 @@ from .ort_generate import OrtGeneration, decoder_generate, seq2seq_generate
 NEW_TOKENS = 12
 
 
-def expected_files(task: TaskSpec) -> list[str]:
-    """The ONNX files Optimum's loader reads for a generative task (unmerged layout)."""
+def expected_files(task: TaskSpec, export_dir: Path) -> list[str]:
+    """The ONNX files Optimum's loader reads for a generative task: an encoder-decoder with past has
+    a merged decoder, or (Optimum's own unmerged export, ours with --separate-decoders) both."""
     if task.layout == "decoder":
         return ["model.onnx"]
-    return ["encoder_model.onnx", "decoder_model.onnx"] + (
-        ["decoder_with_past_model.onnx"] if task.with_past else []
-    )
+    if task.with_past and (export_dir / "decoder_model_merged.onnx").is_file():
+        return ["encoder_model.onnx", "decoder_model_merged.onnx"]
+    with_past = ["decoder_with_past_model.onnx"] if task.with_past else []
+    return ["encoder_model.onnx", "decoder_model.onnx", *with_past]
 
 
 def _reference(
@@ -132,7 +134,7 @@ def run_generative_checks(
 ) -> SuiteResult:
     """Files, ONNX Runtime's generation and (where Optimum imports) Optimum's, for one export."""
     task = get_task(task_name)
-    files = check_files(out, source, exporter, onnx_files=expected_files(task))
+    files = check_files(out, source, exporter, onnx_files=expected_files(task, out))
     ort = ort_generation(out, source, task, atol, rtol)
     load, parity = _optimum(source, out, task) if optimum else (LoadCheck(), ParityCheck())
     return files, ort, load, parity

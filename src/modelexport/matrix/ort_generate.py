@@ -6,7 +6,8 @@ Decoder-only: ``model.onnx`` with ``past_key_values.*`` in and ``present.*`` out
 first step with an empty past), else the whole sequence again at every step; ``position_ids`` from
 the attention mask as transformers' generation makes them. Encoder-decoder: ``encoder_model.onnx``,
 then ``decoder_model.onnx`` for the first token and ``decoder_with_past_model.onnx`` after it (or
-``decoder_model.onnx`` on the whole decoder sequence when there is no decoder with past).
+``decoder_model.onnx`` on the whole decoder sequence when there is no decoder with past), or
+``decoder_model_merged.onnx`` for both, its ``use_cache_branch`` input saying which.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
+MERGED = "decoder_model_merged.onnx"
+FLAG = "use_cache_branch"
 
 
 @dataclass
@@ -95,9 +98,11 @@ def seq2seq_generate(
 ) -> OrtGeneration:
     """Greedy decoding of ``steps`` tokens after the decoder start token ``start``."""
     encoder = _Session(export_dir / "encoder_model.onnx")
-    first = _Session(export_dir / "decoder_model.onnx")
+    merged_file = export_dir / MERGED
+    merged = _Session(merged_file) if merged_file.is_file() else None
+    first = merged or _Session(export_dir / "decoder_model.onnx")
     with_past_file = export_dir / "decoder_with_past_model.onnx"
-    later = _Session(with_past_file) if with_past_file.is_file() else None
+    later = merged or (_Session(with_past_file) if with_past_file.is_file() else None)
     enc_feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
     hidden = encoder.run({k: v for k, v in enc_feed.items() if k in encoder.inputs})["last_hidden_state"]
     common = {"encoder_attention_mask": enc_feed["attention_mask"], "encoder_hidden_states": hidden}
@@ -108,6 +113,10 @@ def seq2seq_generate(
         session = first if step == 0 or later is None else later
         new = sequence if later is None else sequence[:, -1:]
         feed = {**common, "input_ids": new, **past}
+        if merged is not None:
+            feed[FLAG] = np.array([step > 0])
+            if step == 0:
+                feed.update(merged.empty_past(input_ids.shape[0]))
         outputs = session.run({k: v for k, v in feed.items() if k in session.inputs})
         logits = outputs["logits"][:, -1, :]
         token = logits.argmax(-1).astype(np.int64)[:, None]
