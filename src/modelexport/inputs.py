@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 
 from .common import IOSpec
+from .extra_inputs import text_extras
 
 # export: the traced inputs; verify: a padded batch of another shape; single: one unpadded input.
 Phase = Literal["export", "verify", "single"]
@@ -169,12 +170,54 @@ def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> 
 
 
 def _kind(names: list[str]) -> str:
-    """``text``, ``vision``, ``audio`` or ``text+vision``, from the input names."""
-    if "input_values" in names:
-        return "audio"
+    """What kind of inputs ``names`` are: text, vision, text+vision, waveform, spectrogram features,
+    a time series or a trajectory."""
+    for name, kind in (
+        ("states", "trajectory"),
+        ("past_values", "time-series"),
+        ("input_features", "features"),
+        ("input_values", "audio"),
+    ):
+        if name in names:
+            return kind
     if "pixel_values" in names:
         return "text+vision" if "input_ids" in names else "vision"
     return "text"
+
+
+def _audio(io: IOSpec, config: Any, batch: int, samples: int, gen: torch.Generator) -> torch.Tensor:
+    """A waveform (batch, samples), or for a model whose input_values are a fixed spectrogram (AST),
+    (batch, max_length, num_mel_bins)."""
+    spec = next(t for t in io.inputs if t.name == "input_values")
+    if 1 not in spec.axes:
+        return torch.randn(batch, int(config.max_length), int(config.num_mel_bins), generator=gen)
+    return torch.randn(batch, samples, generator=gen)
+
+
+def _features(config: Any, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
+    """Spectrogram features: (batch, frames, feature_size) as speech encoders (wav2vec2-BERT,
+    Speech2Text) take them; Whisper-like encoders take (batch, num_mel_bins, 2 * max_source_positions)."""
+    if getattr(config, "max_source_positions", None) and getattr(config, "num_mel_bins", None):
+        return torch.randn(
+            batch, int(config.num_mel_bins), 2 * int(config.max_source_positions), generator=gen
+        )
+    size = int(getattr(config, "feature_size", None) or getattr(config, "input_feat_per_channel", None) or 80)
+    channels = int(getattr(config, "input_channels", 1) or 1)
+    return torch.randn(batch, frames, size * channels, generator=gen)
+
+
+def _trajectory(config: Any, batch: int, length: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """A Decision Transformer trajectory of ``length`` steps (timesteps within the episode length)."""
+    steps = min(length, int(config.max_ep_len) - 1)
+    start = torch.randint(0, int(config.max_ep_len) - steps, (batch, 1), generator=gen)
+    return {
+        "states": torch.randn(batch, steps, int(config.state_dim), generator=gen),
+        "actions": torch.randn(batch, steps, int(config.act_dim), generator=gen),
+        "rewards": torch.randn(batch, steps, 1, generator=gen),
+        "returns_to_go": torch.randn(batch, steps, 1, generator=gen),
+        "timesteps": start + torch.arange(steps)[None, :],
+        "attention_mask": torch.ones(batch, steps, dtype=torch.long),
+    }
 
 
 def make_inputs(
@@ -192,19 +235,35 @@ def make_inputs(
     if kind == "text":
         choices = any("num_choices" in t.axes.values() for t in io.inputs)
         shape: tuple[int, ...] = (batch, size.choices, seq) if choices else (batch, seq)
-        encoder_names = [n for n in names if n != "decoder_input_ids"]
+        extras = {e.name: e for e in text_extras(getattr(config, "model_type", None))}
+        encoder_names = [n for n in names if n != "decoder_input_ids" and n not in extras]
         tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen, size.padded)
+        for name in names:
+            if name in extras:
+                tensors[name] = extras[name].make(batch, seq, config, gen)
         if "decoder_input_ids" in names:
             length = min(size.decoder_sequence, seq)  # within the decoder's positions too
             tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
         return {n: tensors[n] for n in names}
     if kind == "audio":
-        return {"input_values": torch.randn(batch, size.audio_samples, generator=gen)}
+        return {"input_values": _audio(io, config, batch, size.audio_samples, gen)}
+    if kind == "features":
+        frames = size.audio_samples // 160  # 10 ms hops at 16 kHz
+        tensors = {"input_features": _features(config, batch, frames, gen)}
+        tensors["attention_mask"] = torch.ones(batch, tensors["input_features"].shape[1], dtype=torch.long)
+        return {n: tensors[n] for n in names}
+    if kind == "time-series":
+        context, channels = int(config.context_length), int(config.num_input_channels)
+        return {"past_values": torch.randn(batch, context, channels, generator=gen)}
+    if kind == "trajectory":
+        return {n: t for n, t in _trajectory(config, batch, min(seq, 20), gen).items() if n in names}
     channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)
     height, width = _image_size(config, image_processor)
     if kind == "vision":
         return {"pixel_values": torch.randn(batch, channels, height, width, generator=gen)}
-    text_batch = batch + 1  # text and image batches differ so their axes stay separate
+    # Text and image batches differ so their axes stay separate; the text batch is a multiple of the
+    # image batch (OWL-ViT reads text_batch // image_batch queries per image).
+    text_batch = 2 * batch
     text = ["input_ids", "attention_mask"]
     tensors = _text_tensors(text, (text_batch, seq), config, tokenizer, gen, size.padded)
     tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)

@@ -161,9 +161,9 @@ def load_model(
     local_files_only: bool = False,
 ) -> torch.nn.Module:
     """Load the head the task needs with its ``AutoModelFor...`` class, in eval mode, float32."""
-    import transformers
+    from .heads import head_class
 
-    auto_class = getattr(transformers, task.auto_class)
+    auto_class = head_class(config, task)
     try:
         with warnings.catch_warnings():
             # torch's weights-only unpickler warns about the protocol of a pickle it then refuses;

@@ -22,7 +22,8 @@ Layout = Literal["single", "decoder", "seq2seq"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What Optimum expects of one task's ONNX file."""
+    """What Optimum expects of one task's export: the head's auto class(es), the ORTModel class that
+    loads it, the outputs it declares (with their axes) and the layout of its files."""
 
     name: str
     auto_class: str
@@ -31,9 +32,18 @@ class TaskSpec:
     # Output axes per output name; ``{0: "batch_size"}`` unless said otherwise.
     output_axes: Mapping[str, Axes] = field(default_factory=dict)
     layout: Layout = "single"
+    # Further auto classes, tried after ``auto_class`` (image-segmentation: DETR's, then the
+    # semantic, instance and universal segmentation heads).
+    more_auto_classes: tuple[str, ...] = ()
+    # The class loading an export whose outputs are not ``outputs`` (MaskFormer's segmentation).
+    fallback_ort_class: str = "ORTModelForCustomTasks"
 
     def axes_for_output(self, name: str) -> Axes:
         return self.output_axes.get(name, {0: "batch_size"})
+
+    @property
+    def auto_classes(self) -> tuple[str, ...]:
+        return (self.auto_class, *self.more_auto_classes)
 
     @property
     def generative(self) -> bool:
@@ -48,65 +58,84 @@ class TaskSpec:
 
 _TOKEN_AXES: Axes = {0: "batch_size", 1: "sequence_length"}
 _DECODER_AXES: Axes = {0: "batch_size", 1: "decoder_sequence_length"}
+_IMAGE_AXES: Axes = {0: "batch_size", 1: "num_channels", 2: "height", 3: "width"}
+_QUERY_AXES: Axes = {0: "batch_size", 1: "num_queries"}
+_CUSTOM = "ORTModelForCustomTasks"
+
+
+def _spec(
+    name: str, auto: str | tuple[str, ...], ort: str, outputs: Mapping[str, Axes], layout: Layout = "single"
+) -> TaskSpec:
+    autos = (auto,) if isinstance(auto, str) else auto
+    return TaskSpec(name, autos[0], ort, tuple(outputs), dict(outputs), layout, autos[1:])
+
+
+_BATCH: Axes = {0: "batch_size"}
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec(
+        _spec(
             "feature-extraction",
             "AutoModel",
             "ORTModelForFeatureExtraction",
-            ("last_hidden_state",),
             {"last_hidden_state": _TOKEN_AXES},
         ),
-        TaskSpec(
-            "fill-mask", "AutoModelForMaskedLM", "ORTModelForMaskedLM", ("logits",), {"logits": _TOKEN_AXES}
-        ),
-        TaskSpec(
+        _spec("fill-mask", "AutoModelForMaskedLM", "ORTModelForMaskedLM", {"logits": _TOKEN_AXES}),
+        _spec(
             "text-classification",
             "AutoModelForSequenceClassification",
             "ORTModelForSequenceClassification",
-            ("logits",),
+            {"logits": _BATCH},
         ),
-        TaskSpec(
+        _spec(
             "token-classification",
             "AutoModelForTokenClassification",
             "ORTModelForTokenClassification",
-            ("logits",),
             {"logits": _TOKEN_AXES},
         ),
-        TaskSpec(
+        _spec(
             "question-answering",
             "AutoModelForQuestionAnswering",
             "ORTModelForQuestionAnswering",
-            ("start_logits", "end_logits"),
             {"start_logits": _TOKEN_AXES, "end_logits": _TOKEN_AXES},
         ),
-        TaskSpec(
+        _spec(
             "multiple-choice",
             "AutoModelForMultipleChoice",
             "ORTModelForMultipleChoice",
-            ("logits",),
             {"logits": {0: "batch_size", 1: "num_choices"}},
         ),
-        TaskSpec(
+        _spec(
             "image-classification",
             "AutoModelForImageClassification",
             "ORTModelForImageClassification",
-            ("logits",),
+            {"logits": _BATCH},
         ),
-        TaskSpec(
+        _spec(
             "semantic-segmentation",
             "AutoModelForSemanticSegmentation",
             "ORTModelForSemanticSegmentation",
-            ("logits",),
             {"logits": {0: "batch_size", 2: "height", 3: "width"}},
         ),
-        TaskSpec(
+        _spec(
+            "image-segmentation",
+            (
+                "AutoModelForImageSegmentation",
+                "AutoModelForSemanticSegmentation",
+                "AutoModelForInstanceSegmentation",
+                "AutoModelForUniversalSegmentation",
+            ),
+            "ORTModelForSemanticSegmentation",
+            {
+                "logits": {0: "batch_size", 1: "num_queries"},
+                "pred_masks": {0: "batch_size", 1: "num_queries"},
+            },
+        ),
+        _spec(
             "zero-shot-image-classification",
             "AutoModelForZeroShotImageClassification",
             "ORTModelForZeroShotImageClassification",
-            ("logits_per_image", "logits_per_text", "text_embeds", "image_embeds"),
             {
                 "logits_per_image": {0: "image_batch_size", 1: "text_batch_size"},
                 "logits_per_text": {0: "text_batch_size", 1: "image_batch_size"},
@@ -114,41 +143,92 @@ TASKS: dict[str, TaskSpec] = {
                 "image_embeds": {0: "image_batch_size"},
             },
         ),
-        TaskSpec(
+        _spec(
+            "object-detection",
+            "AutoModelForObjectDetection",
+            _CUSTOM,
+            {"logits": _QUERY_AXES, "pred_boxes": _QUERY_AXES},
+        ),
+        _spec(
+            "zero-shot-object-detection",
+            "AutoModelForZeroShotObjectDetection",
+            _CUSTOM,
+            {
+                "logits": {0: "image_batch_size", 1: "num_queries"},
+                "pred_boxes": {0: "image_batch_size", 1: "num_queries"},
+                "text_embeds": {0: "image_batch_size"},
+                "image_embeds": {0: "image_batch_size"},
+            },
+        ),
+        _spec(
+            "depth-estimation",
+            "AutoModelForDepthEstimation",
+            _CUSTOM,
+            {"predicted_depth": {0: "batch_size", 1: "height", 2: "width"}},
+        ),
+        _spec("masked-im", "AutoModelForMaskedImageModeling", _CUSTOM, {"reconstruction": _IMAGE_AXES}),
+        _spec(
+            "image-to-image",
+            "AutoModelForImageToImage",
+            "ORTModelForImageToImage",
+            {"reconstruction": {0: "batch_size", 1: "num_channels"}},
+        ),
+        _spec(
+            "keypoint-detection",
+            "AutoModelForKeypointDetection",
+            _CUSTOM,
+            {"heatmaps": {0: "batch_size", 1: "num_keypoints", 2: "height", 3: "width"}},
+        ),
+        _spec(
             "audio-classification",
             "AutoModelForAudioClassification",
             "ORTModelForAudioClassification",
-            ("logits",),
+            {"logits": _BATCH},
         ),
-        TaskSpec(
-            "automatic-speech-recognition",
-            "AutoModelForCTC",
-            "ORTModelForCTC",
-            ("logits",),
+        _spec(
+            "audio-frame-classification",
+            "AutoModelForAudioFrameClassification",
+            "ORTModelForAudioFrameClassification",
             {"logits": _TOKEN_AXES},
+        ),
+        _spec(
+            "audio-xvector",
+            "AutoModelForAudioXVector",
+            "ORTModelForAudioXVector",
+            {"logits": _BATCH, "embeddings": _BATCH},
+        ),
+        _spec("automatic-speech-recognition", "AutoModelForCTC", "ORTModelForCTC", {"logits": _TOKEN_AXES}),
+        _spec(
+            "text-to-audio",
+            ("AutoModelForTextToWaveform", "AutoModelForTextToSpectrogram"),
+            _CUSTOM,
+            {"waveform": {0: "batch_size", 1: "n_samples"}, "spectrogram": {0: "batch_size", 2: "n_frames"}},
+        ),
+        _spec(
+            "time-series-forecasting",
+            "AutoModelForTimeSeriesPrediction",
+            _CUSTOM,
+            {"prediction_outputs": _BATCH},
+        ),
+        _spec(
+            "reinforcement-learning",
+            "AutoModel",
+            _CUSTOM,
+            {
+                "state_preds": {0: "batch_size", 1: "sequence_length"},
+                "action_preds": {0: "batch_size", 1: "sequence_length"},
+                "return_preds": {0: "batch_size", 1: "sequence_length"},
+                "last_hidden_state": {0: "batch_size", 1: "sequence_length"},
+            },
         ),
         # Generative tasks: the files, past key values and their axes are laid out by
         # modelexport.generative (decoder-only: model.onnx; encoder-decoder: encoder + decoders).
         *(
-            TaskSpec(
-                name,
-                "AutoModelForCausalLM",
-                "ORTModelForCausalLM",
-                ("logits",),
-                {"logits": _TOKEN_AXES},
-                "decoder",
-            )
+            _spec(name, "AutoModelForCausalLM", "ORTModelForCausalLM", {"logits": _TOKEN_AXES}, "decoder")
             for name in ("text-generation", "text-generation-with-past")
         ),
         *(
-            TaskSpec(
-                name,
-                "AutoModelForSeq2SeqLM",
-                "ORTModelForSeq2SeqLM",
-                ("logits",),
-                {"logits": _DECODER_AXES},
-                "seq2seq",
-            )
+            _spec(name, "AutoModelForSeq2SeqLM", "ORTModelForSeq2SeqLM", {"logits": _DECODER_AXES}, "seq2seq")
             for name in ("text2text-generation", "text2text-generation-with-past")
         ),
     )

@@ -19,6 +19,7 @@ import numpy as np
 
 from .auto import METADATA, AutoModelForONNX, export_task
 from .errors import CompatibilityError, UserInputError, first_line
+from .heads import load_head
 from .options import path_argument
 from .tasks import TaskSpec
 from .verify import DEFAULT_ATOL, DEFAULT_RTOL
@@ -91,7 +92,6 @@ def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
 def _run(model_dir: Path, task: TaskSpec, ort_model: Any, source: Path | None, check: OptimumCheck) -> None:
     """A real sample through ``ort_model``, compared with PyTorch's outputs when ``source`` is known."""
     import torch
-    import transformers
 
     inputs = _sample_inputs(model_dir, ort_model)
     outputs = ort_model(**inputs)
@@ -100,7 +100,7 @@ def _run(model_dir: Path, task: TaskSpec, ort_model: Any, source: Path | None, c
     check.checked.append(f"{check.ort_class} ran a preprocessed sample ({shapes})")
     if source is None:
         return
-    reference = getattr(transformers, task.auto_class).from_pretrained(source).eval()
+    reference = load_head(source, task)
     with torch.no_grad():
         expected = reference(**inputs)
     worst = 0.0
@@ -131,7 +131,7 @@ def _generate(
     check.checked.append(f"{check.ort_class}.generate: {NEW_TOKENS} greedy tokens for 2 padded prompts")
     if source is None:
         return
-    reference = getattr(transformers, task.auto_class).from_pretrained(source).eval()
+    reference = load_head(source, task)
     with torch.no_grad():
         expected = reference.generate(**inputs, **options).tolist()
     if tokens != expected:

@@ -50,19 +50,27 @@ class TracedModule(torch.nn.Module):
         raise NotImplementedError
 
 
+def call_model(model: torch.nn.Module, named: Named) -> Any:
+    """``model``'s forward on inputs named as ONNX names them: Perceiver takes its token ids or pixels
+    as ``inputs``; decoders asked for a non-generative task (text-classification on GPT-2) must not
+    build a KV cache (it is not an output, and a cache object in the trace breaks TorchScript)."""
+    params = inspect.signature(model.forward).parameters
+    kwargs: dict[str, Any] = {}
+    for name, value in named.items():
+        takes_inputs = name in ("input_ids", "pixel_values") and name not in params and "inputs" in params
+        kwargs["inputs" if takes_inputs else name] = value
+    if "use_cache" in params:
+        kwargs["use_cache"] = False
+    if "return_dict" in params:
+        kwargs["return_dict"] = True
+    return model(**kwargs)
+
+
 class TaskOutputs(TracedModule):
     """A single-file task: the model's own forward, its task outputs by name."""
 
-    def __init__(self, model: torch.nn.Module, io: IOSpec) -> None:
-        super().__init__(model, io)
-        # Decoders asked for a non-generative task (text-classification on GPT-2) must not build a
-        # KV cache: it is not an output here, and a cache object in the trace breaks TorchScript.
-        self._extra: dict[str, Any] = (
-            {"use_cache": False} if "use_cache" in inspect.signature(model.forward).parameters else {}
-        )
-
     def compute(self, named: Named) -> Tensors:
-        outputs = self.model(**named, **self._extra, return_dict=True)
+        outputs = call_model(self.model, named)
         return tuple(outputs[name] for name in self.output_names)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import first_line
+from ..heads import load_head
 from ..tasks import TaskSpec, get_task
 
 PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
@@ -63,12 +64,11 @@ def compare_generate(
     use_cache: bool = True,
 ) -> GenerateCheck:
     """Generate with the source model in PyTorch and with ``ORTModelFor...`` on the export."""
-    import transformers
 
     spec = get_task(task)
     check = GenerateCheck(False, spec.ort_class, max_new_tokens)
     inputs = prompt_inputs(Path(source), spec, prompts)
-    reference_model = getattr(transformers, spec.auto_class).from_pretrained(source).eval()
+    reference_model = load_head(source, spec)
     check.reference = greedy(reference_model, inputs, max_new_tokens).tolist()
     try:
         import optimum.onnxruntime as ortm

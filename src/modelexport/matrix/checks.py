@@ -115,13 +115,14 @@ def pytorch_reference(source_dir: Path, task: str) -> Reference:
     from ..inputs import make_inputs
     from ..io_spec import build_io_spec
     from ..loading import load
+    from ..wrappers import call_model
 
     try:
         loaded = load(str(source_dir), task)
-        io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer)
+        io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer, loaded.config, loaded.preprocessors)
         inputs = make_inputs(io, loaded.config, loaded.preprocessors, "verify")
         with torch.no_grad():
-            result = loaded.model(**inputs)
+            result = call_model(loaded.model, inputs)
     except Exception as e:
         return Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}")
     outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..generative.generate import PROMPTS, prompt_inputs
+from ..heads import load_head
 from ..render.schema import LoadCheck, ParityCheck
 from ..tasks import TaskSpec, get_task
 from .checks import SuiteResult, check_files, error_text
@@ -86,12 +87,11 @@ def _ort(export_dir: Path, inputs: dict[str, Any], start: int | None) -> OrtGene
 
 def ort_generation(export_dir: Path, source: Path, task: TaskSpec, atol: float, rtol: float) -> ParityCheck:
     """Greedy tokens of plain ONNX Runtime vs PyTorch, batch 2 and batch 1; max|Δ| of the logits."""
-    import transformers
 
     check = ParityCheck(atol=atol, rtol=rtol)
     problems = []
     try:
-        model = getattr(transformers, task.auto_class).from_pretrained(source).eval()
+        model = load_head(source, task)
         for batch in (2, 1):
             inputs = prompt_inputs(source, task, PROMPTS[-batch:])
             start = _start(model)
