@@ -77,8 +77,8 @@ def vmap_classifier_dir(tmp_path_factory, zoo_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def moe_dir(tmp_path_factory, zoo_dir) -> Path:
-    """A tiny Mixtral (4 experts, top-2 routing; not in the zoo) with the zoo GPT-2's tokenizer.
-    TorchScript bakes the traced per-expert token counts into its routing; torch.export refuses it."""
+    """A tiny Mixtral (4 experts, top-2 routing; not in the zoo) with the zoo GPT-2's tokenizer. Its
+    routing loop is data-dependent: both backends export it through the dense-experts patch."""
     import torch
     import transformers
 
@@ -103,5 +103,58 @@ def moe_dir(tmp_path_factory, zoo_dir) -> Path:
     out = tmp_path_factory.mktemp("mixtral")
     torch.manual_seed(0)
     transformers.MixtralForCausalLM(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def granitemoe_dir(tmp_path_factory, zoo_dir) -> Path:
+    """A tiny Granite-MoE (not in the zoo), whose experts TorchScript's trace sizes to the traced
+    inputs (verification at other shapes fails) and torch.export traces."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(zoo_dir("gpt2", "text-generation-with-past"))
+    config = transformers.GraniteMoeConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        architectures=["GraniteMoeForCausalLM"],
+    )
+    out = tmp_path_factory.mktemp("granitemoe")
+    torch.manual_seed(0)
+    transformers.GraniteMoeForCausalLM(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def router_dir(tmp_path_factory, zoo_dir) -> Path:
+    """A text classifier that loops over the tokens a gate selects (tests/routing_model.py): no
+    backend exports it faithfully."""
+    import torch
+    import transformers
+
+    from routing_model import RouterConfig, RouterForSequenceClassification, register
+
+    register()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(zoo_dir("bert", "text-classification"))
+    config = RouterConfig(
+        vocab_size=tokenizer.vocab_size,
+        num_labels=3,
+        architectures=[RouterForSequenceClassification.__name__],
+    )
+    out = tmp_path_factory.mktemp("router")
+    torch.manual_seed(0)
+    RouterForSequenceClassification(config).eval().save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -121,8 +121,8 @@ def test_dynamo_writes_the_opset_it_is_asked_for(zoo_dir, tmp_path):
 # --------------------------------------------------------------------------- what each backend did
 
 
-def test_when_every_backend_fails_the_error_says_what_each_did(moe_dir, tmp_path):
-    code, _, err = run("export", str(moe_dir), str(tmp_path / "out"))
+def test_when_every_backend_fails_the_error_says_what_each_did(router_dir, tmp_path):
+    code, _, err = run("export", str(router_dir), str(tmp_path / "out"))
     assert code == 1
     line = one_error_line(err)
     assert line.startswith("error: export failed:")
@@ -131,14 +131,28 @@ def test_when_every_backend_fails_the_error_says_what_each_did(moe_dir, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_graph_with_a_traced_size_baked_in_fails_verification_on_one_input(moe_dir, tmp_path):
-    """Mixture-of-experts routing: TorchScript bakes the traced per-expert token counts into Split
-    nodes. The padded batch routes a token to every expert and passes; one token does not."""
-    code, _, err = run("export", str(moe_dir), str(tmp_path / "out"), "--exporter", "torchscript")
+def test_a_graph_with_a_traced_size_baked_in_fails_verification(granitemoe_dir, tmp_path):
+    """Granite-MoE's experts: TorchScript's graph keeps the traced inputs' routing sizes; ONNX Runtime
+    cannot run it at another shape, which verification finds before anything is written."""
+    code, _, err = run("export", str(granitemoe_dir), str(tmp_path / "out"), "--exporter", "torchscript")
     assert code == 1
     line = one_error_line(err)
-    assert "model.onnx on its 'first-single' inputs" in line and "ONNX Runtime cannot run the graph" in line
-    assert "block_sparse_moe/Split" in line
+    assert "model.onnx on its 'first" in line and "ONNX Runtime cannot run the graph" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_moves_on_to_dynamo_when_torchscripts_graph_fails_verification(granitemoe_dir, tmp_path):
+    code, _, err = run("export", str(granitemoe_dir), str(tmp_path / "out"))
+    assert code == 0, err
+    meta = json.loads((tmp_path / "out" / "export_metadata.json").read_text())
+    assert meta["exporter"] == "dynamo"
+    assert meta["exporter_fallback_from"].startswith("verify failed:")
+    assert {c["check"] for c in meta["verification"]["checks"]} == {
+        "first",
+        "cached",
+        "first-single",
+        "cached-single",
+    }
 
 
 def test_every_verified_input_set_is_recorded(zoo_dir, tmp_path):

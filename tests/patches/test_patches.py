@@ -166,10 +166,10 @@ def test_traceable_masks_record_nothing_the_model_did_not_call():
 @pytest.mark.parametrize(
     ("backend", "layout", "expected"),
     [
-        ("torchscript", "single", {"traceable-masks"}),
-        ("torchscript", "decoder", {"traceable-masks", "assigning-first-cache-update"}),
-        ("dynamo", "single", {"eos-pooling-by-gather"}),
-        ("dynamo", "seq2seq", {"traceable-masks", "assigning-first-cache-update"}),
+        ("torchscript", "single", {"traceable-masks", "dense-experts"}),
+        ("torchscript", "decoder", {"traceable-masks", "assigning-first-cache-update", "dense-experts"}),
+        ("dynamo", "single", {"eos-pooling-by-gather", "dense-experts"}),
+        ("dynamo", "seq2seq", {"traceable-masks", "assigning-first-cache-update", "dense-experts"}),
     ],
 )
 def test_the_registry_declares_where_each_patch_is_used(backend, layout, expected):

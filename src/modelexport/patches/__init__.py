@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from ..common import BackendName
-from . import cache_layer, eos_pooling, masks
+from . import cache_layer, eos_pooling, masks, moe
 from .base import Patch, record
 
 _ALL = frozenset({"single", "decoder", "seq2seq"})
@@ -36,6 +36,14 @@ PATCHES: tuple[Patch, ...] = (
         versions=">= 4.56",
         scope={"torchscript": _GENERATIVE, "dynamo": _GENERATIVE},
         activate=lambda model, applied: cache_layer.assigning_first_update(applied),
+    ),
+    Patch(
+        name="dense-experts",
+        replaces="Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE sparse blocks' data-dependent loop over the experts hit",
+        versions="4.x",
+        scope={"torchscript": _ALL, "dynamo": _ALL},
+        activate=moe.dense_experts,
+        applies=moe.applies,
     ),
     Patch(
         name="eos-pooling-by-gather",

@@ -1,0 +1,105 @@
+"""Mixture-of-experts routing computed densely: every expert on every token, weighted by the routing.
+
+Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE route each token to its top-k experts (softmax, top-k,
+optionally renormalised) and run each expert only on the tokens routed to it: a loop over the experts
+that were hit, with ``torch.where`` picking their tokens. The TorchScript tracer bakes the traced
+per-expert token counts into the graph (OLMoE loops over every expert, still gathering each one's
+tokens by ``torch.where``; the first generation step then fails in ONNX Runtime:
+``Split size 1 exceeds the remaining size``), and torch.export refuses the data-dependent loop
+(``GuardOnDataDependentSymNode``). While active, such a block runs every expert on every token and
+weights each result by the routing weight the original gives it (zero where it routes the token
+elsewhere): the same sum, with no data-dependent shapes. Only blocks whose forward has the
+routing this reproduces (and the sparse gather of tokens per expert) are replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .base import record
+
+# The routing the dense forward reproduces, as the originals write it.
+_ROUTING = (
+    "F.softmax(router_logits, dim=1, dtype=torch.float)",
+    "torch.topk(routing_weights, self.top_k, dim=-1)",
+)
+_RENORMALISE = "routing_weights /= routing_weights.sum(dim=-1, keepdim=True)"
+_NO_FORWARD = object()
+
+
+def _source(block: torch.nn.Module) -> str:
+    try:
+        return inspect.getsource(type(block).forward)
+    except (OSError, TypeError):
+        return ""
+
+
+def routed_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The mixture-of-experts blocks of ``model`` whose routing :func:`_dense_forward` reproduces."""
+    found = []
+    for module in model.modules():
+        experts, gate = getattr(module, "experts", None), getattr(module, "gate", None)
+        if not isinstance(experts, torch.nn.ModuleList) or not isinstance(gate, torch.nn.Linear):
+            continue
+        source = _source(module)
+        sparse = "torch.where(expert_mask" in source and "index_add_" in source
+        if all(line in source for line in _ROUTING) and sparse and hasattr(module, "top_k"):
+            found.append(module)
+    return found
+
+
+def applies(model: torch.nn.Module) -> bool:
+    return bool(routed_blocks(model))
+
+
+def _renormalises(block: torch.nn.Module) -> bool:
+    flag = getattr(block, "norm_topk_prob", None)
+    return bool(flag) if flag is not None else _RENORMALISE in _source(block)
+
+
+def _dense_forward(self: Any, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    batch, length, hidden = hidden_states.shape
+    tokens = hidden_states.view(-1, hidden)
+    router_logits = self.gate(tokens)
+    weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+    top, chosen = torch.topk(weights, self.top_k, dim=-1)
+    if _renormalises(self):
+        top = top / top.sum(dim=-1, keepdim=True)
+    top = top.to(tokens.dtype)
+    routing = torch.zeros_like(router_logits, dtype=tokens.dtype).scatter(1, chosen, top)  # (tokens, experts)
+    out = torch.zeros_like(tokens)
+    for index, expert in enumerate(self.experts):
+        out = out + expert(tokens) * routing[:, index : index + 1]
+    shared = getattr(self, "shared_expert", None)
+    if shared is not None:  # Qwen2-MoE: a gated expert every token goes through
+        out = out + torch.sigmoid(self.shared_expert_gate(tokens)) * shared(tokens)
+    return out.reshape(batch, length, hidden), router_logits
+
+
+@contextlib.contextmanager
+def dense_experts(model: torch.nn.Module, applied: list[str]) -> Iterator[None]:
+    """While active, every routed block of ``model`` runs its experts densely."""
+    blocks = routed_blocks(model)
+    priors = [vars(block).get("forward", _NO_FORWARD) for block in blocks]
+    for block in blocks:
+        block.forward = types.MethodType(_dense_forward, block)
+    if blocks:
+        record(
+            applied,
+            f"{type(blocks[0]).__name__}.forward: every expert on every token, weighted by the routing",
+        )
+    try:
+        yield
+    finally:
+        for block, prior in zip(blocks, priors, strict=True):
+            if prior is _NO_FORWARD:
+                del block.forward
+            else:
+                block.forward = prior
