@@ -122,3 +122,60 @@ def test_only_a_model_that_runs_once_given_decoder_tokens_is_said_to_need_them()
     # A model that fails either way is left alone: the reference run reports its real error.
     assert needs_decoder_inputs(_EncoderDecoder("always"), task) is False
     assert needs_decoder_inputs(_EncoderDecoder("without-decoder-tokens"), get_task("fill-mask")) is False
+
+
+def _io(loaded):
+    from modelexport.io_spec import build_io_spec
+
+    return build_io_spec(loaded.model, loaded.task, loaded.tokenizer, loaded.config, loaded.preprocessors)
+
+
+def test_an_image_size_the_model_does_not_interpolate_to_is_static_and_others_verify_larger(zoo_dir):
+    from modelexport.inputs import IMAGE_SIZE_STEP, make_inputs
+
+    vit, swin = _loaded(zoo_dir, "vit"), _loaded(zoo_dir, "swin")
+    # ViT's position embeddings are for one size: only batch and channels stay dynamic.
+    assert _io(vit).to_json()["inputs"] == {"pixel_values": {"0": "batch_size", "1": "num_channels"}}
+    swin_io = _io(swin)
+    assert swin_io.to_json()["inputs"]["pixel_values"] == {
+        "0": "batch_size",
+        "1": "num_channels",
+        "2": "height",
+        "3": "width",
+    }
+    for loaded, io, grows in ((vit, _io(vit), 0), (swin, swin_io, IMAGE_SIZE_STEP)):
+        export = make_inputs(io, loaded.config, loaded.preprocessors, "export")["pixel_values"]
+        verify = make_inputs(io, loaded.config, loaded.preprocessors, "verify")["pixel_values"]
+        assert verify.shape[0] != export.shape[0]
+        assert tuple(verify.shape[2:]) == (export.shape[2] + grows, export.shape[3] + grows)
+        with torch.no_grad():  # the verification size is one the model takes
+            loaded.model(pixel_values=verify)
+
+
+def test_a_sequence_length_the_config_fixes_is_static_and_every_phase_uses_it(zoo_dir):
+    from modelexport.inputs import fixed_sequence_length, make_inputs
+
+    loaded = _loaded(zoo_dir, "nystromformer")
+    length = fixed_sequence_length(loaded.config)
+    assert length == loaded.config.segment_means_seq_len
+    io = _io(loaded)
+    assert all(t.axes == {0: "batch_size"} for t in io.inputs)
+    assert all("sequence_length" not in t.axes.values() for t in io.outputs)
+    for phase in ("export", "verify", "single"):
+        assert make_inputs(io, loaded.config, loaded.preprocessors, phase)["input_ids"].shape[1] == length
+    # As many landmarks as tokens is exact attention: any length works.
+    exact = transformers.NystromformerConfig(num_landmarks=64, segment_means_seq_len=64)
+    assert fixed_sequence_length(exact) is None and fixed_sequence_length(transformers.BertConfig()) is None
+
+
+def test_whisper_features_have_its_fixed_frame_count(zoo_dir):
+    from modelexport.inputs import fixed_frames, make_inputs
+
+    loaded = _loaded(zoo_dir, "whisper")
+    frames = fixed_frames(loaded.config)
+    assert frames == 2 * loaded.config.max_source_positions
+    io = _io(loaded)
+    assert io.to_json()["inputs"]["input_features"] == {"0": "batch_size"}
+    for phase in ("export", "verify"):
+        features = make_inputs(io, loaded.config, loaded.preprocessors, phase)["input_features"]
+        assert tuple(features.shape[1:]) == (loaded.config.num_mel_bins, frames)

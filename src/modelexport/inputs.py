@@ -9,14 +9,14 @@ traced size baked in fails on). What to make follows the input names (text, ``pi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from .common import IOSpec
-from .extra_inputs import text_extras
+from .extra_inputs import extras_for
 
 # export: the traced inputs; verify: a padded batch of another shape; single: one unpadded input.
 Phase = Literal["export", "verify", "single"]
@@ -51,6 +51,31 @@ SHAPES: dict[Phase, Shape] = {
 CHECKS: dict[str, Phase] = {"batch": "verify", "single": "single"}
 
 
+# Models that take one sequence length only: model type -> the length its config fixes (None: any).
+_FIXED_SEQUENCE: Mapping[str, Callable[[Any], int | None]] = {
+    # Nystrom landmarks average fixed segments: inputs must be segment_means_seq_len long, unless there
+    # are as many landmarks as tokens (exact attention).
+    "nystromformer": lambda c: (
+        int(c.segment_means_seq_len) if c.num_landmarks != c.segment_means_seq_len else None
+    ),
+}
+# Verification checks a model that accepts other image sizes at this many pixels more per side.
+IMAGE_SIZE_STEP = 32
+
+
+def fixed_sequence_length(config: Any) -> int | None:
+    """The one sequence length the model accepts, or None when any length within its positions works."""
+    rule = _FIXED_SEQUENCE.get(getattr(config, "model_type", "") or "")
+    return rule(config) if rule is not None else None
+
+
+def fixed_frames(config: Any) -> int | None:
+    """Whisper-like encoders take exactly 2 x max_source_positions spectrogram frames (3000)."""
+    if getattr(config, "max_source_positions", None) and getattr(config, "num_mel_bins", None):
+        return 2 * int(config.max_source_positions)
+    return None
+
+
 def vocab_of(config: Any) -> int:
     """The config's vocabulary size, 100 where it names none."""
     return int(getattr(config, "vocab_size", None) or 100)
@@ -70,7 +95,7 @@ def _max_text_length(config: Any, tokenizer: Any | None) -> int:
     limits = [getattr(text_config, "max_position_embeddings", None)]
     if tokenizer is not None and 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
         limits.append(tokenizer.model_max_length)
-    known = [int(x) for x in limits if x]
+    known = [int(x) for x in limits if x and int(x) > 0]  # XLNet says -1: no limit
     # RoBERTa-style position ids start after the padding index: keep two positions spare.
     return min(known) - 2 if known else 512
 
@@ -170,8 +195,8 @@ def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> 
 
 
 def _kind(names: list[str]) -> str:
-    """What kind of inputs ``names`` are: text, vision, text+vision, waveform, spectrogram features,
-    a time series or a trajectory."""
+    """What kind of inputs ``names`` are (without the model's extra inputs): text, vision, text+vision,
+    waveform, spectrogram features, a time series or a trajectory."""
     for name, kind in (
         ("states", "trajectory"),
         ("past_values", "time-series"),
@@ -197,11 +222,15 @@ def _audio(io: IOSpec, config: Any, batch: int, samples: int, gen: torch.Generat
 def _features(config: Any, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
     """Spectrogram features: (batch, frames, feature_size) as speech encoders (wav2vec2-BERT,
     Speech2Text) take them; Whisper-like encoders take (batch, num_mel_bins, 2 * max_source_positions)."""
-    if getattr(config, "max_source_positions", None) and getattr(config, "num_mel_bins", None):
-        return torch.randn(
-            batch, int(config.num_mel_bins), 2 * int(config.max_source_positions), generator=gen
-        )
-    size = int(getattr(config, "feature_size", None) or getattr(config, "input_feat_per_channel", None) or 80)
+    fixed = fixed_frames(config)
+    if fixed is not None:
+        return torch.randn(batch, int(config.num_mel_bins), fixed, generator=gen)
+    size = int(
+        getattr(config, "feature_size", None)
+        or getattr(config, "input_feat_per_channel", None)
+        or getattr(config, "feature_projection_input_dim", None)
+        or 80
+    )
     channels = int(getattr(config, "input_channels", 1) or 1)
     return torch.randn(batch, frames, size * channels, generator=gen)
 
@@ -220,51 +249,83 @@ def _trajectory(config: Any, batch: int, length: int, gen: torch.Generator) -> d
     }
 
 
+def _sequence_length(config: Any, tokenizer: Any | None, size: Shape) -> int:
+    fixed = fixed_sequence_length(_sub(config, "text_config"))
+    return fixed if fixed is not None else min(size.sequence, _max_text_length(config, tokenizer))
+
+
+def _pixels(
+    io: IOSpec, config: Any, image_processor: Any | None, batch: int, phase: Phase, gen: torch.Generator
+) -> torch.Tensor:
+    """Images at the processor's size; the batch verification set is larger by :data:`IMAGE_SIZE_STEP`
+    per side when the export keeps height and width dynamic (the model accepts other sizes)."""
+    channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)
+    height, width = _image_size(config, image_processor)
+    spec = next(t for t in io.inputs if t.name == "pixel_values")
+    if phase == "verify" and 2 in spec.axes and 3 in spec.axes:
+        height, width = height + IMAGE_SIZE_STEP, width + IMAGE_SIZE_STEP
+    return torch.randn(batch, channels, height, width, generator=gen)
+
+
+def _main_inputs(
+    io: IOSpec,
+    names: list[str],
+    config: Any,
+    preprocessors: Mapping[str, Any],
+    phase: Phase,
+    gen: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    """The inputs of the model's modality (everything but decoder tokens and model-type extras)."""
+    size = SHAPES[phase]
+    tokenizer = preprocessors.get("tokenizer")
+    batch, seq = size.batch, _sequence_length(config, tokenizer, size)
+    kind = _kind(names)
+    if kind == "text":
+        choices = any("num_choices" in t.axes.values() for t in io.inputs)
+        shape: tuple[int, ...] = (batch, size.choices, seq) if choices else (batch, seq)
+        return _text_tensors(names, shape, config, tokenizer, gen, size.padded)
+    if kind == "audio":
+        tensors = {"input_values": _audio(io, config, batch, size.audio_samples, gen)}
+        tensors["attention_mask"] = torch.ones(tensors["input_values"].shape[:2], dtype=torch.long)
+        return tensors
+    if kind == "features":
+        tensors = {"input_features": _features(config, batch, size.audio_samples // 160, gen)}  # 10 ms hops
+        tensors["attention_mask"] = torch.ones(batch, tensors["input_features"].shape[1], dtype=torch.long)
+        return tensors
+    if kind == "time-series":
+        context, channels = int(config.context_length), int(config.num_input_channels)
+        return {"past_values": torch.randn(batch, context, channels, generator=gen)}
+    if kind == "trajectory":
+        return _trajectory(config, batch, min(seq, 20), gen)
+    image_processor = preprocessors.get("image_processor")
+    if kind == "vision":
+        return {"pixel_values": _pixels(io, config, image_processor, batch, phase, gen)}
+    # Text and image batches differ so their axes stay separate; the text batch is a multiple of the
+    # image batch (OWL-ViT reads text_batch // image_batch queries per image).
+    tensors = _text_tensors(
+        ["input_ids", "attention_mask"], (2 * batch, seq), config, tokenizer, gen, size.padded
+    )
+    tensors["pixel_values"] = _pixels(io, config, image_processor, batch, phase, gen)
+    return tensors
+
+
 def make_inputs(
     io: IOSpec, config: Any, preprocessors: Mapping[str, Any], phase: Phase, *, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """Dummy inputs for ``io``: to trace with (``export``) or, at another shape, to verify with."""
     size = SHAPES[phase]
     gen = torch.Generator().manual_seed(seed + size.seed)
-    tokenizer = preprocessors.get("tokenizer")
-    image_processor = preprocessors.get("image_processor")
-    names = io.input_names
-    kind = _kind(names)
+    extras = {e.name: e for e in extras_for(getattr(config, "model_type", None))}
+    main = [n for n in io.input_names if n != "decoder_input_ids" and n not in extras]
+    tensors = _main_inputs(io, main, config, preprocessors, phase, gen)
+    seq = _sequence_length(config, preprocessors.get("tokenizer"), size)
     batch = size.batch
-    seq = min(size.sequence, _max_text_length(config, tokenizer))
-    if kind == "text":
-        choices = any("num_choices" in t.axes.values() for t in io.inputs)
-        shape: tuple[int, ...] = (batch, size.choices, seq) if choices else (batch, seq)
-        extras = {e.name: e for e in text_extras(getattr(config, "model_type", None))}
-        encoder_names = [n for n in names if n != "decoder_input_ids" and n not in extras]
-        tensors = _text_tensors(encoder_names, shape, config, tokenizer, gen, size.padded)
-        for name in names:
-            if name in extras:
-                tensors[name] = extras[name].make(batch, seq, config, gen)
-        if "decoder_input_ids" in names:
-            length = min(size.decoder_sequence, seq)  # within the decoder's positions too
-            tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
-        return {n: tensors[n] for n in names}
-    if kind == "audio":
-        return {"input_values": _audio(io, config, batch, size.audio_samples, gen)}
-    if kind == "features":
-        frames = size.audio_samples // 160  # 10 ms hops at 16 kHz
-        tensors = {"input_features": _features(config, batch, frames, gen)}
-        tensors["attention_mask"] = torch.ones(batch, tensors["input_features"].shape[1], dtype=torch.long)
-        return {n: tensors[n] for n in names}
-    if kind == "time-series":
-        context, channels = int(config.context_length), int(config.num_input_channels)
-        return {"past_values": torch.randn(batch, context, channels, generator=gen)}
-    if kind == "trajectory":
-        return {n: t for n, t in _trajectory(config, batch, min(seq, 20), gen).items() if n in names}
-    channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3) or 3)
-    height, width = _image_size(config, image_processor)
-    if kind == "vision":
-        return {"pixel_values": torch.randn(batch, channels, height, width, generator=gen)}
-    # Text and image batches differ so their axes stay separate; the text batch is a multiple of the
-    # image batch (OWL-ViT reads text_batch // image_batch queries per image).
-    text_batch = 2 * batch
-    text = ["input_ids", "attention_mask"]
-    tensors = _text_tensors(text, (text_batch, seq), config, tokenizer, gen, size.padded)
-    tensors["pixel_values"] = torch.randn(batch, channels, height, width, generator=gen)
-    return {n: tensors[n] for n in names}
+    ids = tensors.get("input_ids")
+    tokens = tuple(ids.shape) if ids is not None and ids.shape[0] == batch else (batch, seq)
+    for name in io.input_names:
+        if name in extras:
+            tensors[name] = extras[name].make(tokens, config, gen)
+    if "decoder_input_ids" in io.input_names:
+        length = min(size.decoder_sequence, seq)  # within the decoder's positions too
+        tensors["decoder_input_ids"] = _decoder_ids(batch, length, config, gen)
+    return {n: tensors[n] for n in io.input_names}

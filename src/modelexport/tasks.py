@@ -8,15 +8,17 @@ live in :mod:`modelexport.io_spec`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any, Literal
 
 from .common import Axes
 from .errors import UserInputError
 
-# single: one model.onnx; decoder: model.onnx with a KV cache (ORTModelForCausalLM); seq2seq: encoder
-# and decoder files (ORTModelForSeq2SeqLM).
+# single: one model.onnx; decoder: model.onnx with a KV cache (ORTModelForCausalLM); seq2seq: an
+# encoder file and decoder files (ORTModelForSeq2SeqLM, ...ForSpeechSeq2Seq, ...ForVision2Seq: the
+# encoder's inputs are the model's own: token ids, speech features, pixels, flattened patches).
 Layout = Literal["single", "decoder", "seq2seq"]
 
 
@@ -38,6 +40,20 @@ class TaskSpec:
     # The class loading an export whose outputs are not ``outputs`` (MaskFormer's segmentation).
     fallback_ort_class: str = "ORTModelForCustomTasks"
 
+    def ort_class_for(self, inputs: Sequence[str], outputs: Sequence[str]) -> str:
+        """The ORTModel class that loads *and runs* an export with these inputs and outputs: the
+        task's own when it returns the task's first output and its ``forward`` feeds every input,
+        else :attr:`fallback_ort_class` (``ORTModelForCustomTasks`` feeds whatever the file takes:
+        LayoutLM's boxes, MarkupLM's xpaths, T5's decoder tokens, SAM's points)."""
+        if self.generative:
+            return self.ort_class
+        if not outputs or self.outputs[0] not in outputs:
+            return self.fallback_ort_class
+        fed = _ort_forward_inputs(self.ort_class)
+        if fed is not None and not set(inputs) <= fed:
+            return self.fallback_ort_class
+        return self.ort_class
+
     def axes_for_output(self, name: str) -> Axes:
         return self.output_axes.get(name, {0: "batch_size"})
 
@@ -54,6 +70,20 @@ class TaskSpec:
     def with_past(self) -> bool:
         """Optimum's ``-with-past`` tasks: the decoder takes and returns the KV cache."""
         return self.name.endswith("-with-past")
+
+
+@cache
+def _ort_forward_inputs(class_name: str) -> frozenset[str] | None:
+    """The inputs an ``optimum.onnxruntime`` class's ``forward`` takes; None where Optimum does not import."""
+    import inspect
+
+    try:
+        import optimum.onnxruntime as ortm
+
+        forward = getattr(ortm, class_name).forward
+    except Exception:
+        return None
+    return frozenset(inspect.signature(forward).parameters) - {"self", "kwargs", "return_dict"}
 
 
 _TOKEN_AXES: Axes = {0: "batch_size", 1: "sequence_length"}
@@ -231,21 +261,95 @@ TASKS: dict[str, TaskSpec] = {
             _spec(name, "AutoModelForSeq2SeqLM", "ORTModelForSeq2SeqLM", {"logits": _DECODER_AXES}, "seq2seq")
             for name in ("text2text-generation", "text2text-generation-with-past")
         ),
+        _spec(
+            "automatic-speech-recognition-with-past",
+            "AutoModelForSpeechSeq2Seq",
+            "ORTModelForSpeechSeq2Seq",
+            {"logits": _DECODER_AXES},
+            "seq2seq",
+        ),
+        *(
+            _spec(
+                name,
+                ("AutoModelForVision2Seq", "AutoModel"),
+                "ORTModelForVision2Seq",
+                {"logits": _DECODER_AXES},
+                "seq2seq",
+            )
+            for name in ("image-to-text", "image-to-text-with-past")
+        ),
+        # A decoder's or an encoder-decoder's base model with its cache (the layout follows the model).
+        _spec(
+            "feature-extraction-with-past",
+            "AutoModel",
+            _CUSTOM,
+            {"last_hidden_state": _TOKEN_AXES},
+            "decoder",
+        ),
     )
 }
+
+# The same task names for other kinds of model: speech recognition by an encoder-decoder (Whisper)
+# rather than CTC, without its cache.
+SPEECH_SEQ2SEQ = _spec(
+    "automatic-speech-recognition",
+    "AutoModelForSpeechSeq2Seq",
+    "ORTModelForSpeechSeq2Seq",
+    {"logits": _DECODER_AXES},
+    "seq2seq",
+)
+
+
+# Model types whose export Optimum loads with a class of their own.
+MODEL_TYPE_ORT_CLASSES: dict[tuple[str, str], str] = {
+    ("pix2struct", "image-to-text"): "ORTModelForPix2Struct",
+    ("pix2struct", "image-to-text-with-past"): "ORTModelForPix2Struct",
+}
+
+
+def task_for(name: str, config: Any) -> TaskSpec:
+    """``name``'s spec for this model: an encoder-decoder's speech recognition is generative (Whisper),
+    a CTC model's is one file; an encoder-decoder's ``feature-extraction-with-past`` is split like its
+    text2text generation; Pix2Struct loads in ``ORTModelForPix2Struct``."""
+    spec = get_task(name)
+    encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
+    if name == "automatic-speech-recognition" and encoder_decoder:
+        spec = SPEECH_SEQ2SEQ
+    elif name == "feature-extraction-with-past" and encoder_decoder:
+        spec = replace(spec, layout="seq2seq", output_axes={"last_hidden_state": _DECODER_AXES})
+    ort_class = MODEL_TYPE_ORT_CLASSES.get((str(getattr(config, "model_type", "")), name))
+    return replace(spec, ort_class=ort_class) if ort_class else spec
+
 
 # Head-class suffixes in ``config.architectures`` -> task, most specific first.
 _SUFFIX_TO_TASK: tuple[tuple[str, str], ...] = (
     ("ForImageClassificationWithTeacher", "image-classification"),
     ("ForImageClassification", "image-classification"),
-    ("ForSemanticSegmentation", "semantic-segmentation"),
+    ("ForImageClassificationLearned", "image-classification"),
+    ("ForImageClassificationFourier", "image-classification"),
+    ("ForImageClassificationConvProcessing", "image-classification"),
+    # Optimum's name for every type it exports a semantic-segmentation head of (MobileViT lists no other).
+    ("ForSemanticSegmentation", "image-segmentation"),
+    ("ForInstanceSegmentation", "image-segmentation"),
+    ("ForUniversalSegmentation", "image-segmentation"),
+    ("ForSegmentation", "image-segmentation"),
+    ("ForObjectDetection", "object-detection"),
+    ("ForDepthEstimation", "depth-estimation"),
+    ("ForMaskedImageModeling", "masked-im"),
+    ("ForImageSuperResolution", "image-to-image"),
+    ("ForPoseEstimation", "keypoint-detection"),
+    ("ForPrediction", "time-series-forecasting"),
+    ("ForAudioFrameClassification", "audio-frame-classification"),
+    ("ForXVector", "audio-xvector"),
     ("ForAudioClassification", "audio-classification"),
     ("ForCTC", "automatic-speech-recognition"),
     ("ForSequenceClassification", "text-classification"),
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
+    ("ForQuestionAnsweringSimple", "question-answering"),  # XLM, FlauBERT, XLNet
     ("ForMultipleChoice", "multiple-choice"),
     ("ForMaskedLM", "fill-mask"),
+    ("WithLMHeadModel", "fill-mask"),  # XLM's and FlauBERT's masked-language heads
     ("ForCausalLM", "text-generation-with-past"),
     ("LMHeadModel", "text-generation-with-past"),
 )
@@ -253,18 +357,62 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str], ...] = (
 # Text encoder-decoders ORTModelForSeq2SeqLM loads: their ``*ForConditionalGeneration`` head generates
 # text (the suffix alone also names speech and vision-language heads, which are other tasks).
 _SEQ2SEQ_MODEL_TYPES = frozenset(
-    {"bart", "blenderbot", "blenderbot-small", "longt5", "m2m_100", "marian", "mbart", "mt5", "pegasus", "t5"}
+    {
+        "bart",
+        "bigbird_pegasus",
+        "blenderbot",
+        "blenderbot-small",
+        "encoder-decoder",
+        "longt5",
+        "m2m_100",
+        "marian",
+        "mbart",
+        "mt5",
+        "mvp",
+        "pegasus",
+        "pegasus_x",
+        "plbart",
+        "t5",
+        "umt5",
+    }
 )
+# Encoder-decoders from speech or images to text (ORTModelForSpeechSeq2Seq, ORTModelForVision2Seq).
+_SPEECH_SEQ2SEQ_MODEL_TYPES = frozenset({"whisper", "speech_to_text", "moonshine", "speech-encoder-decoder"})
+_VISION_SEQ2SEQ_MODEL_TYPES = frozenset({"vision-encoder-decoder", "pix2struct"})
 
 # Bare models whose natural task is not feature extraction.
 _BARE_MODEL_TASKS: dict[str, str] = {
     "CLIPModel": "zero-shot-image-classification",
     "SiglipModel": "zero-shot-image-classification",
+    "ChineseCLIPModel": "zero-shot-image-classification",
+    "AltCLIPModel": "zero-shot-image-classification",
+    "MetaClip2Model": "zero-shot-image-classification",
+    "OwlViTForObjectDetection": "zero-shot-object-detection",
+    "Owlv2ForObjectDetection": "zero-shot-object-detection",
+    "VitsModel": "text-to-audio",
+    "FastSpeech2ConformerModel": "text-to-audio",
+    "FastSpeech2ConformerWithHifiGan": "text-to-audio",
+    "DecisionTransformerModel": "reinforcement-learning",
     "MarianMTModel": "text2text-generation-with-past",
+    "DPRQuestionEncoder": "feature-extraction",
+    "DPRContextEncoder": "feature-extraction",
 }
 
 _AUDIO_MODEL_TYPES = frozenset(
-    {"wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew", "sew-d"}
+    {
+        "wav2vec2",
+        "wav2vec2-conformer",
+        "wav2vec2-bert",
+        "hubert",
+        "wavlm",
+        "data2vec-audio",
+        "unispeech",
+        "unispeech-sat",
+        "sew",
+        "sew-d",
+        "audio-spectrogram-transformer",
+        "whisper",
+    }
 )
 
 
@@ -283,8 +431,13 @@ def infer_task(architectures: list[str] | None, model_type: str | None) -> str:
     for arch in architectures or ():
         if arch in _BARE_MODEL_TASKS:
             return _BARE_MODEL_TASKS[arch]
-        if arch.endswith("ForConditionalGeneration") and model_type in _SEQ2SEQ_MODEL_TYPES:
+        generation = arch.endswith(("ForConditionalGeneration", "EncoderDecoderModel"))
+        if generation and model_type in _SEQ2SEQ_MODEL_TYPES:
             return "text2text-generation-with-past"
+        if generation and model_type in _SPEECH_SEQ2SEQ_MODEL_TYPES:
+            return "automatic-speech-recognition-with-past"
+        if generation and model_type in _VISION_SEQ2SEQ_MODEL_TYPES:
+            return "image-to-text-with-past"
         for suffix, task in _SUFFIX_TO_TASK:
             if arch.endswith(suffix):
                 if task == "text-classification" and model_type in _AUDIO_MODEL_TYPES:

@@ -7,22 +7,27 @@ corpus, image and audio processors are the model type's own classes.
 from __future__ import annotations
 
 from .archs import ARCHS
-from .build import AUTO_CLASSES, build, head_class
+from .build import AUTO_CLASSES, build, find_head_class, head_class
 from .cache import cache_key, cache_root, cached_build
 from .spec import ArchSpec, ZooError
+from .summary import ZooSummary, unavailable_reason, zoo_summary
 
 __all__ = [
     "ARCHS",
     "AUTO_CLASSES",
     "ArchSpec",
     "ZooError",
+    "ZooSummary",
     "build",
     "cache_key",
     "cache_root",
     "cached_build",
+    "find_head_class",
     "head_class",
     "list_archs",
+    "unavailable_reason",
     "zoo_list_rows",
+    "zoo_summary",
 ]
 
 
@@ -32,5 +37,13 @@ def list_archs() -> list[ArchSpec]:
 
 
 def zoo_list_rows() -> list[tuple[str, str, str]]:
-    """(name, modality, comma-joined tasks) per architecture, for ``modelexport zoo list``."""
-    return [(spec.name, spec.modality, ",".join(spec.tasks)) for spec in list_archs()]
+    """(name, modality, comma-joined tasks) per architecture, for ``modelexport zoo list``; pending
+    tasks follow in brackets, types Optimum does not register are marked."""
+    rows = []
+    for spec in list_archs():
+        tasks = ",".join(spec.tasks)
+        if spec.pending:
+            tasks += f" [pending: {','.join(spec.pending)}]"
+        modality = spec.modality if spec.optimum else f"{spec.modality} (not in Optimum)"
+        rows.append((spec.name, modality, tasks))
+    return rows

@@ -41,7 +41,7 @@ def cached_build(name: str, task: str | None = None) -> Path:
     It is built in a temporary sibling and renamed into place, so concurrent processes (pytest-xdist
     workers) never see a half-written directory; whoever renames second discards its copy.
     """
-    task = get_spec(name).resolve_task(task)
+    task = get_spec(name).resolve_task(task, building=True)
     parent = cache_root() / cache_key()
     target = parent / f"{name}-{task}"
     if target.is_dir():

@@ -68,16 +68,23 @@ def image_processor_name(model_type: str) -> str:
 
 
 def resized(value: Any, side: int | None) -> Any:
-    """An image processor's ``size``/``crop_size`` with every key it sets made ``side``; None if it has none.
+    """An image processor's ``size``/``crop_size`` with every key it sets made ``side`` (a longest-edge
+    cap twice that); None if it has none.
 
     4.x keeps a plain dict; 5.x a ``SizeDict`` dataclass whose unset fields are None.
     """
     if isinstance(value, dict):
-        return dict.fromkeys(value, side)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: side for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
-        return dataclasses.replace(value, **fields)
-    return None
+        keys = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        keys = [f.name for f in dataclasses.fields(value) if getattr(value, f.name) is not None]
+    else:
+        return None
+    sides = dict.fromkeys(keys, side)
+    if side is not None and "shortest_edge" in sides and "longest_edge" in sides:
+        # The longest edge's cap must exceed the shortest edge's target (MaskFormer refuses them equal),
+        # as in real checkpoints (800 and 1333): a wider image keeps its aspect ratio up to 2:1.
+        sides["longest_edge"] = 2 * side
+    return sides if isinstance(value, dict) else dataclasses.replace(value, **sides)
 
 
 # transformers 5 tokenizer classes install their own special-token post-processor in ``__init__`` and
@@ -85,13 +92,15 @@ def resized(value: Any, side: int | None) -> Any:
 CLASS_WRITES_POST_PROCESSOR = TRANSFORMERS_VERSION.major >= 5
 
 
-def with_special_tokens(tok: Any, text: str) -> list[int]:
+def with_special_tokens(tok: Any, text: str | list[str], **kwargs: Any) -> list[int]:
     """The ids of ``text`` laid out with the tokenizer's special tokens by the class's own definition of
     that layout: ``build_inputs_with_special_tokens`` where the class has one (4.x, and 5.x's Python
     tokenizers such as Marian), else (5.x tokenizers-backed classes) the post-processor its ``__init__`` set.
+    ``text`` is a list of words (with their ``boxes`` or ``xpaths`` in ``kwargs``) for word-level classes.
     """
     if hasattr(tok, "build_inputs_with_special_tokens"):
-        return list(tok.build_inputs_with_special_tokens(tok(text, add_special_tokens=False)["input_ids"]))
+        plain = tok(text, add_special_tokens=False, **kwargs)["input_ids"]
+        return list(tok.build_inputs_with_special_tokens(plain))
     backend = tok.backend_tokenizer
-    encoding = backend.encode(text, add_special_tokens=False)
+    encoding = backend.encode(text, add_special_tokens=False, is_pretokenized=not isinstance(text, str))
     return list(backend.post_processor.process(encoding).ids) if backend.post_processor else encoding.ids

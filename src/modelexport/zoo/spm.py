@@ -1,5 +1,6 @@
 """SentencePiece tokenizers for model types whose only tokenizer class is the slow, SentencePiece one
-(Marian: ``MarianTokenizer`` reads ``source.spm``, ``target.spm`` and ``vocab.json``).
+(Marian, M2M100, Speech2Text, SigLIP): each reads a SentencePiece model, and some a ``vocab.json``,
+under file names of its own (:data:`LAYOUTS`).
 
 The pieces and scores are the zoo's own Unigram recipe (:mod:`.tokenizers`), written as a SentencePiece
 model proto: no SentencePiece training, so the bytes are the same on every run.
@@ -8,6 +9,8 @@ model proto: no SentencePiece training, so the bytes are the same on every run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,23 @@ import transformers
 
 from .compat import slow_tokenizer_name
 from .tokenizers import special_tokens_of, trained_json
+
+
+@dataclass(frozen=True)
+class SpmLayout:
+    """The files a slow class reads, in its constructor's argument order (``.json``: the piece -> id
+    vocabulary; anything else: the SentencePiece model), and its other constructor arguments."""
+
+    files: tuple[str, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+LAYOUTS: Mapping[str, SpmLayout] = {
+    "marian": SpmLayout(("source.spm", "target.spm", "vocab.json")),
+    "m2m_100": SpmLayout(("vocab.json", "sentencepiece.bpe.model"), {"src_lang": "en", "tgt_lang": "fr"}),
+    "speech_to_text": SpmLayout(("vocab.json", "sentencepiece.bpe.model")),
+    "siglip": SpmLayout(("spiece.model",)),
+}
 
 
 def _spm_model(pieces: list[tuple[str, float]], specials: dict[str, str]) -> bytes:
@@ -45,16 +65,21 @@ def _spm_model(pieces: list[tuple[str, float]], specials: dict[str, str]) -> byt
 def build_spm_tokenizer(model_type: str, out_dir: Path, model_max_length: int) -> Any:
     """The model type's slow tokenizer over a SentencePiece model of the zoo's Unigram pieces."""
     name = slow_tokenizer_name(model_type)
-    if name is None:
-        raise ValueError(f"no SentencePiece tokenizer class for '{model_type}' (is sentencepiece installed?)")
+    layout = LAYOUTS.get(model_type)
+    if name is None or layout is None:
+        raise ValueError(
+            f"no SentencePiece tokenizer layout for '{model_type}' (is sentencepiece installed?)"
+        )
     cls = getattr(transformers, name)
     specials = special_tokens_of(cls)
     ordered = tuple(dict.fromkeys(specials.values()))
     vocab = json.loads(trained_json("unigram", ordered, specials.get("unk_token")))["model"]["vocab"]
     pieces = [(str(p), float(s)) for p, s in vocab]
-    spm_file, vocab_file = out_dir / "source.spm", out_dir / "vocab.json"
-    spm_file.write_bytes(_spm_model(pieces, specials))
-    vocab_file.write_text(
-        json.dumps({p: i for i, (p, _) in enumerate(pieces)}, ensure_ascii=False, indent=2) + "\n"
-    )
-    return cls(str(spm_file), str(spm_file), str(vocab_file), model_max_length=model_max_length)
+    paths = [out_dir / name for name in layout.files]
+    for path in paths:
+        if path.suffix == ".json":
+            text = json.dumps({p: i for i, (p, _) in enumerate(pieces)}, ensure_ascii=False, indent=2) + "\n"
+            path.write_text(text, encoding="utf-8")
+        else:
+            path.write_bytes(_spm_model(pieces, specials))
+    return cls(*(str(p) for p in paths), model_max_length=model_max_length, **layout.kwargs)
