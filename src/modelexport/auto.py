@@ -1,7 +1,8 @@
 """``AutoModelForONNX``: the ``ORTModelFor<Task>`` an export directory needs, loaded with it.
 
 The task comes from ``export_metadata.json`` (our exports), else from the files and ``config.json``
-(directories Optimum wrote): encoder and decoder files mean text2text generation, past key values
+(directories Optimum wrote): encoder and decoder files mean an encoder-decoder's generation (of text
+from text, speech or an image, as the head and model type say), past key values
 among ``model.onnx``'s inputs mean a decoder with a cache, otherwise the head in
 ``config.architectures`` says (as for an export).
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .errors import CompatibilityError, UserInputError, first_line
-from .tasks import TaskSpec, get_task, infer_task
+from .tasks import TaskSpec, get_task, infer_task, task_for
 
 METADATA = "export_metadata.json"
 
@@ -50,9 +52,9 @@ def export_task(model_dir: str | Path) -> TaskSpec:
     """The task an export directory was made for (see the module docstring)."""
     model_dir = Path(model_dir)
     meta = _read_json(model_dir, METADATA)
-    if meta and isinstance(meta.get("task"), str):
-        return get_task(meta["task"])
     config = _read_json(model_dir, "config.json")
+    if meta and isinstance(meta.get("task"), str):
+        return task_for(meta["task"], SimpleNamespace(**(config or {})))
     if config is None:
         raise UserInputError(
             f"'{model_dir}' has neither {METADATA} nor config.json.",
@@ -62,12 +64,35 @@ def export_task(model_dir: str | Path) -> TaskSpec:
         cached = (model_dir / "decoder_with_past_model.onnx").is_file() or (
             model_dir / "decoder_model_merged.onnx"
         ).is_file()
-        return get_task("text2text-generation-with-past" if cached else "text2text-generation")
+        try:
+            name = infer_task(config.get("architectures"), config.get("model_type"))
+        except UserInputError:
+            name = "text2text-generation-with-past"
+        if not name.endswith("-with-past"):  # text, speech or vision: the family infer_task names
+            name = "text2text-generation-with-past"
+        return task_for(name if cached else name.removesuffix("-with-past"), SimpleNamespace(**config))
     task = get_task(infer_task(config.get("architectures"), config.get("model_type")))
     onnx_file = model_dir / "model.onnx"
     if task.layout == "decoder" and onnx_file.is_file() and not _has_past_inputs(onnx_file):
         return get_task("text-generation")
     return task
+
+
+def ort_class_name(model_dir: str | Path, task: TaskSpec) -> str:
+    """The ``ORTModelFor...`` class that loads and runs the export in ``model_dir``: the one its
+    ``export_metadata.json`` names, else the task's own when it feeds every input of ``model.onnx``
+    and returns the task's output, else ``ORTModelForCustomTasks`` (see TaskSpec.ort_class_for)."""
+    model_dir = Path(model_dir)
+    meta = _read_json(model_dir, METADATA)
+    if meta and isinstance(meta.get("ort_model_class"), str):
+        return str(meta["ort_model_class"])
+    onnx_file = model_dir / "model.onnx"
+    if task.generative or not onnx_file.is_file():
+        return task.ort_class
+    from .graph import read_model
+
+    graph = read_model(onnx_file).graph
+    return task.ort_class_for([v.name for v in graph.input], [v.name for v in graph.output])
 
 
 def optimum_runtime() -> Any:
@@ -103,10 +128,11 @@ class AutoModelForONNX:
         if task.generative and not task.with_past:
             kwargs.setdefault("use_cache", False)  # the files have no KV cache to use
         ortm = optimum_runtime()
-        ort_class = getattr(ortm, task.ort_class, None)
+        name = ort_class_name(model_dir, task)
+        ort_class = getattr(ortm, name, None)
         if ort_class is None:
             raise CompatibilityError(
-                f"this optimum.onnxruntime has no {task.ort_class} (the class for {task.name}).",
+                f"this optimum.onnxruntime has no {name} (the class for {task.name}).",
                 hint="upgrade optimum-onnx.",
             )
         return ort_class.from_pretrained(model_dir, **kwargs)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .errors import LoadError, UserInputError, first_line
-from .tasks import TaskSpec, get_task, infer_task
+from .tasks import TaskSpec, infer_task, task_for
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,8 @@ def load_config(
 
 def resolve_task(config: Any, task: str | None) -> TaskSpec:
     """The task the user asked for, else the one ``config.architectures`` implies."""
-    if task:
-        return get_task(task)
-    return get_task(infer_task(getattr(config, "architectures", None), getattr(config, "model_type", None)))
+    name = task or infer_task(getattr(config, "architectures", None), getattr(config, "model_type", None))
+    return task_for(name, config)
 
 
 def _float32_kwarg() -> dict[str, Any]:

@@ -290,7 +290,7 @@ class _Run:
             meta = {
                 "source_model": loaded.source,
                 "task": loaded.task.name,
-                "ort_model_class": loaded.task.ort_class,
+                "ort_model_class": loaded.task.ort_class_for(ios[0].input_names, ios[0].output_names),
                 "model_type": getattr(loaded.config, "model_type", None),
                 "exporter": status.exporter,
                 "exporter_fallback_from": status.fallback_from,

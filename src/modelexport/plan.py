@@ -16,8 +16,8 @@ def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True) -> Plan:
     """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs."""
     task = loaded.task
     if task.generative:
-        return generative_plan(loaded.model, task, merge_decoders=merge_decoders)
-    io = build_io_spec(loaded.model, task, loaded.tokenizer)
+        return generative_plan(loaded.model, task, loaded.preprocessors, merge_decoders=merge_decoders)
+    io = build_io_spec(loaded.model, task, loaded.tokenizer, loaded.config, loaded.preprocessors)
     args = (io, loaded.config, loaded.preprocessors)
     part = Part(
         SINGLE_FILE,

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .auto import METADATA, AutoModelForONNX, export_task
+from .auto import METADATA, AutoModelForONNX, export_task, ort_class_name
 from .errors import CompatibilityError, UserInputError, first_line
+from .generative.generate import generation_inputs
 from .heads import load_head
 from .options import path_argument
 from .tasks import TaskSpec
 from .verify import DEFAULT_ATOL, DEFAULT_RTOL
 
 NEW_TOKENS = 8
-PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
 
 
 @dataclass
@@ -116,19 +116,18 @@ def _run(model_dir: Path, task: TaskSpec, ort_model: Any, source: Path | None, c
 def _generate(
     model_dir: Path, task: TaskSpec, ort_model: Any, source: Path | None, check: OptimumCheck
 ) -> None:
-    """Greedy generation from a padded batch of two prompts; equal to PyTorch's when ``source`` is known."""
+    """Greedy generation from a padded batch of two prompts (or two waveforms, or two images, as the
+    model takes), made by the export's own preprocessors; equal to PyTorch's when ``source`` is known."""
     import torch
-    import transformers
 
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
-    if task.layout == "decoder":
-        tokenizer.padding_side = "left"
-    inputs = dict(tokenizer(list(PROMPTS), padding=True, return_tensors="pt"))
+    main_input = str(getattr(ort_model, "main_input_name", "input_ids"))
+    inputs = generation_inputs(model_dir, task, main_input, 2)
     options = {"do_sample": False, "num_beams": 1, "max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS}
     with torch.no_grad():
         tokens = ort_model.generate(**inputs, **options).tolist()
     check.output_shapes = {"sequences": [len(tokens), len(tokens[0])]}
-    check.checked.append(f"{check.ort_class}.generate: {NEW_TOKENS} greedy tokens for 2 padded prompts")
+    what = "prompts" if main_input == "input_ids" else "samples"
+    check.checked.append(f"{check.ort_class}.generate: {NEW_TOKENS} greedy tokens for 2 padded {what}")
     if source is None:
         return
     reference = load_head(source, task)
@@ -152,20 +151,19 @@ def check_optimum(model_dir: str | Path, *, source: str | Path | None = None) ->
         task = export_task(model_dir)
     except UserInputError as e:
         return OptimumCheck(False, None, e.message)
-    check = OptimumCheck(True, task.ort_class)
+    name = ort_class_name(model_dir, task)
+    check = OptimumCheck(True, name)
     reference = _source(model_dir, source)
     try:
         ort_model = AutoModelForONNX.from_pretrained(model_dir)
         check.checked.append(
-            f"{task.ort_class}.from_pretrained loaded {', '.join(sorted(f.name for f in model_dir.glob('*.onnx')))}"
+            f"{name}.from_pretrained loaded {', '.join(sorted(f.name for f in model_dir.glob('*.onnx')))}"
         )
         (_generate if task.generative else _run)(model_dir, task, ort_model, reference, check)
     except CompatibilityError as e:
-        return OptimumCheck(False, task.ort_class, e.message)
+        return OptimumCheck(False, name, e.message)
     except Exception as e:  # a load or run failure is the answer, not a crash
-        return OptimumCheck(
-            False, task.ort_class, f"{type(e).__name__}: {first_line(e)}", checked=check.checked
-        )
+        return OptimumCheck(False, name, f"{type(e).__name__}: {first_line(e)}", checked=check.checked)
     return check
 
 

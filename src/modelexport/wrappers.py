@@ -87,7 +87,8 @@ class _CacheStep(TracedModule):
 
 
 class DecoderStep(_CacheStep):
-    """A decoder-only model's ``model.onnx``: logits (and the KV cache) for the new tokens."""
+    """A decoder-only model's ``model.onnx``: logits, or a base model's last hidden state
+    (feature-extraction-with-past), and the KV cache, for the new tokens."""
 
     def compute(self, named: Named) -> Tensors:
         past = self.past(named)
@@ -100,17 +101,18 @@ class DecoderStep(_CacheStep):
             return_dict=True,
             **extra,
         )
+        first = out[self.output_names[0]]
         if not self.use_cache:
-            return (out.logits,)
-        return (out.logits, *cache.flatten_cache(out.past_key_values, self_attention_only=True))
+            return (first,)
+        return (first, *cache.flatten_cache(out.past_key_values, self_attention_only=True))
 
 
 class EncoderOutputs(TracedModule):
-    """An encoder-decoder's ``encoder_model.onnx``: the encoder's last hidden state."""
+    """An encoder-decoder's ``encoder_model.onnx``: the encoder's last hidden state, from whatever it
+    takes (token ids, speech features, a waveform, pixels, flattened patches, and their mask)."""
 
     def compute(self, named: Named) -> Tensors:
-        encoder = self.model.get_encoder()
-        out = encoder(input_ids=named["input_ids"], attention_mask=named["attention_mask"], return_dict=True)
+        out = self.model.get_encoder()(**named, return_dict=True)
         return (out.last_hidden_state,)
 
 
@@ -126,20 +128,26 @@ class Seq2SeqDecoderStep(_CacheStep):
         from transformers.modeling_outputs import BaseModelOutput
 
         past = self.past(named)
+        extra = {}
+        if "encoder_attention_mask" in named:
+            extra["attention_mask"] = named["encoder_attention_mask"]
+        if "attention_mask" in named:  # Pix2Struct's decoder mask
+            extra["decoder_attention_mask"] = named["attention_mask"]
         out = self.model(
-            attention_mask=named["encoder_attention_mask"],
             decoder_input_ids=named["input_ids"],
             encoder_outputs=BaseModelOutput(last_hidden_state=named["encoder_hidden_states"]),  # type: ignore[arg-type]
             past_key_values=cache.encoder_decoder_cache(self.model, past) if past else None,
             use_cache=self.use_cache,
             return_dict=True,
+            **extra,
         )
+        first = out[self.output_names[0]]
         if not self.use_cache:
-            return (out.logits,)
+            return (first,)
         presents = cache.flatten_cache(out.past_key_values)
         if self.with_past_inputs:
             presents = tuple(t for i, t in enumerate(presents) if i % 4 < 2)
-        return (out.logits, *presents)
+        return (first, *presents)
 
 
 def traced(cls: type[TracedModule], model: torch.nn.Module, io: IOSpec, **kwargs: Any) -> TracedModule:

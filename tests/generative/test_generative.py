@@ -31,8 +31,13 @@ from modelexport.hierarchy import KEY_MODULE
 from modelexport.tasks import infer_task
 from modelexport.zoo import list_archs
 
-DECODERS = [s.name for s in list_archs() if "text-generation-with-past" in s.tasks]
-SEQ2SEQ = [s.name for s in list_archs() if "text2text-generation-with-past" in s.tasks]
+ZOO_DECODERS = {s.name for s in list_archs() if "text-generation-with-past" in s.tasks}
+ZOO_SEQ2SEQ = {s.name for s in list_archs() if "text2text-generation-with-past" in s.tasks}
+# One decoder per mechanism (the matrix runs every zoo decoder): learned positions, grouped-query
+# rotary, sliding window, soft-capping over hybrid sliding/global layers, ALiBi, parallel attention
+# with multi-query, partial rotary, mixture-of-experts routing, multi-query with fused KV.
+DECODERS = ["gpt2", "llama", "mistral", "gemma2", "bloom", "falcon", "phi", "qwen3_moe", "gpt_bigcode"]
+SEQ2SEQ = ["t5", "bart", "marian"]
 SEQ2SEQ_FILES = [ENCODER_FILE, SEQ2SEQ_DECODER_MERGED_FILE]
 
 
@@ -60,8 +65,10 @@ def _assert_logits_parity_recorded(meta: dict[str, Any], steps: tuple[str, ...])
 
 
 def test_the_zoo_has_the_generative_architectures_of_the_issue() -> None:
-    assert {"gpt2", "llama", "mistral", "qwen2", "phi", "gpt_neox", "opt", "bloom"} <= set(DECODERS)
-    assert {"t5", "bart", "marian"} <= set(SEQ2SEQ)
+    assert {"gpt2", "llama", "mistral", "qwen2", "phi", "gpt_neox", "opt", "bloom"} <= ZOO_DECODERS
+    assert {"gemma", "gemma3_text", "qwen3", "qwen3_moe", "phi3", "falcon", "gptj", "mpt"} <= ZOO_DECODERS
+    assert {"t5", "bart", "marian", "mbart", "pegasus", "mt5", "m2m_100", "longt5"} <= ZOO_SEQ2SEQ
+    assert set(DECODERS) <= ZOO_DECODERS and set(SEQ2SEQ) <= ZOO_SEQ2SEQ
 
 
 @pytest.mark.parametrize("name", DECODERS)
@@ -372,16 +379,20 @@ def test_drift_beyond_tolerance_raises_verify_error_and_writes_nothing(zoo_dir, 
         (["BartForConditionalGeneration"], "bart", "text2text-generation-with-past"),
         (["MarianMTModel"], "marian", "text2text-generation-with-past"),
         (["GPT2Model"], "gpt2", "feature-extraction"),
+        (["WhisperForConditionalGeneration"], "whisper", "automatic-speech-recognition-with-past"),
+        (["MoonshineForConditionalGeneration"], "moonshine", "automatic-speech-recognition-with-past"),
+        (["VisionEncoderDecoderModel"], "vision-encoder-decoder", "image-to-text-with-past"),
+        (["Pix2StructForConditionalGeneration"], "pix2struct", "image-to-text-with-past"),
     ],
 )
 def test_generative_heads_infer_their_task(architectures, model_type, task) -> None:
     assert infer_task(architectures, model_type) == task
 
 
-def test_speech_and_vision_conditional_generation_heads_are_not_text2text() -> None:
+def test_vision_language_conditional_generation_heads_are_not_text2text() -> None:
     for arch, model_type in (
-        ("WhisperForConditionalGeneration", "whisper"),
         ("Blip2ForConditionalGeneration", "blip-2"),
+        ("LlavaForConditionalGeneration", "llava"),
     ):
         with pytest.raises(Exception, match="cannot infer"):
             infer_task([arch], model_type)

@@ -86,3 +86,19 @@ def test_bart_reference_offers_the_decoder_tokens_bart_makes_itself_and_bert_non
     assert torch.equal(feed["decoder_input_ids"], expected)
     bert = pytorch_reference(zoo_dir("bert", "feature-extraction"), "feature-extraction")
     assert bert.feed(["input_ids", "decoder_input_ids"])[1] == ["decoder_input_ids"]
+
+
+def test_opt_reference_feeds_the_positions_opt_counts_over_its_mask(zoo_dir):
+    """Optimum's OPT feature-extraction export takes position_ids; OPT derives them from the mask
+    (padding at -1), not 0..n-1, so the check feeds those: the ones that give PyTorch's outputs."""
+    from modelexport.matrix.checks import pytorch_reference
+
+    opt = pytorch_reference(zoo_dir("opt", "feature-extraction"), "feature-extraction")
+    mask = opt.inputs["attention_mask"]
+    assert not bool(mask.all()), "the check inputs are padded"
+    feed, missing = opt.feed(["input_ids", "attention_mask", "position_ids"])
+    assert missing == []
+    assert torch.equal(feed["position_ids"], torch.cumsum(mask, dim=1) * mask - 1)
+    bert = pytorch_reference(zoo_dir("bert", "feature-extraction"), "feature-extraction")
+    positions = bert.feed(["input_ids", "position_ids"])[0]["position_ids"]
+    assert positions.tolist()[0] == list(range(bert.inputs["input_ids"].shape[1]))

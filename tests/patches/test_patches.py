@@ -3,6 +3,7 @@ registry applies each where it is declared to."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import pytest
@@ -163,13 +164,26 @@ def test_traceable_masks_record_nothing_the_model_did_not_call():
     assert applied == []
 
 
+_TS_ANY_LAYOUT = {
+    "traceable-masks",
+    "packed-sequences-by-slicing",
+    "repeat-interleave-by-expand",
+    "unfold-by-slicing",
+    "moonshine-conv-lengths",
+}
+
+
 @pytest.mark.parametrize(
     ("backend", "layout", "expected"),
     [
-        ("torchscript", "single", {"traceable-masks", "dense-experts"}),
-        ("torchscript", "decoder", {"traceable-masks", "assigning-first-cache-update", "dense-experts"}),
-        ("dynamo", "single", {"eos-pooling-by-gather", "dense-experts"}),
-        ("dynamo", "seq2seq", {"traceable-masks", "assigning-first-cache-update", "dense-experts"}),
+        ("torchscript", "single", {*_TS_ANY_LAYOUT, "dense-experts"}),
+        ("torchscript", "decoder", {*_TS_ANY_LAYOUT, "assigning-first-cache-update", "dense-experts"}),
+        ("dynamo", "single", {"eos-pooling-by-gather", "moonshine-conv-lengths", "dense-experts"}),
+        (
+            "dynamo",
+            "seq2seq",
+            {"traceable-masks", "assigning-first-cache-update", "moonshine-conv-lengths", "dense-experts"},
+        ),
     ],
 )
 def test_the_registry_declares_where_each_patch_is_used(backend, layout, expected):
@@ -194,3 +208,136 @@ def test_patched_applies_each_patch_in_scope_once_and_restores_everything():
         if UNTRACEABLE_HEAD
         else []
     )
+
+
+@pytest.mark.parametrize(
+    "positions",
+    [[[0, 1, 2, 0, 1, 2, 3, 0]], [[0, 1, 2, 3, 4, 5]] * 3, [[5, 6, 7, 1, 2], [0, 2, 3, 4, 9]], [[3]]],
+)
+def test_packed_sequences_by_slicing_finds_what_torch_diff_finds(positions):
+    from transformers.masking_utils import find_packed_sequence_indices
+
+    from modelexport.patches.packed import packed_by_slicing
+
+    position_ids = torch.tensor(positions)
+    expected = find_packed_sequence_indices(position_ids)
+    applied: list[str] = []
+    with packed_by_slicing(applied):
+        from transformers import masking_utils
+
+        got = masking_utils.find_packed_sequence_indices(position_ids)
+    assert torch.equal(got, expected)
+    assert applied and "torch.diff" in applied[0]
+    assert masking_utils.find_packed_sequence_indices is find_packed_sequence_indices
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, 3, -1, -2])
+def test_repeat_interleave_by_expand_gives_the_originals_values(dim):
+    from modelexport.patches.repeat import repeat_by_expand
+
+    x = torch.randn(2, 3, 4, 5)
+    expected = x.repeat_interleave(3, dim=dim)
+    applied: list[str] = []
+    with repeat_by_expand(applied):
+        method, function = x.repeat_interleave(3, dim=dim), torch.repeat_interleave(x, 3, dim=dim)
+        counts = x.repeat_interleave(torch.tensor([1, 2]), dim=0)  # a tensor of counts: the original
+    assert torch.equal(method, expected) and torch.equal(function, expected)
+    assert torch.equal(counts, torch.cat([x[:1], x[1:], x[1:]]))
+    assert applied == ["repeat_interleave by an integer count: unsqueeze, expand, flatten"]
+    assert torch.Tensor.repeat_interleave(x, 2, dim=0).shape == (4, 3, 4, 5)
+
+
+@pytest.mark.parametrize("length", [895, 1000, 16000, 16383, 16384, 30001])
+def test_moonshine_conv_lengths_equal_the_originals(length):
+    from transformers.models.moonshine.modeling_moonshine import MoonshinePreTrainedModel
+
+    from modelexport.patches.conv_lengths import _output_lengths
+
+    original = MoonshinePreTrainedModel._get_feat_extract_output_lengths(None, length)  # type: ignore[arg-type]
+    assert _output_lengths(None, length) == original
+    assert int(_output_lengths(None, torch.tensor(length))) == original
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "size", "step"),
+    [
+        (
+            (2, 32, 3),
+            -2,
+            8,
+            4,
+        ),  # PatchTST's patching: [batch, time, channels] -> [batch, patches, channels, 8]
+        ((2, 32, 3), -2, 8, 8),
+        ((2, 33, 3), -2, 8, 5),  # a remainder shorter than a window is dropped
+        ((2, 12, 6), -1, 4, 2),
+        ((4, 5, 6), -3, 2, 3),  # windows with gaps between them
+        ((2, 7, 3), -2, 7, 1),  # one window as long as the dimension
+        ((9,), -1, 3, 1),
+        ((2, 3, 10, 4), 2, 4, 2),  # a positive dimension: the original
+        ((2, 12, 6), 0, 1, 1),
+    ],
+)
+def test_unfold_by_slicing_gives_the_originals_values(shape, dim, size, step):
+    from modelexport.patches.unfold import NOTE, unfold_by_slicing
+
+    x = torch.randn(*shape)
+    expected = x.unfold(dim, size, step)
+    applied: list[str] = []
+    with unfold_by_slicing(applied):
+        got = x.unfold(dimension=dim, size=size, step=step)
+        positional = torch.Tensor.unfold(x, dim, size, step)
+    assert got.shape == expected.shape
+    assert torch.equal(got, expected) and torch.equal(positional, expected)
+    assert applied == ([NOTE] if dim < 0 else [])
+
+
+@pytest.mark.parametrize(("dim", "size", "step"), [(-2, 13, 1), (-2, 4, 0), (-4, 2, 1)])
+def test_unfold_by_slicing_leaves_what_the_original_rejects_to_the_original(dim, size, step):
+    from modelexport.patches.unfold import unfold_by_slicing
+
+    original = torch.Tensor.unfold
+    x = torch.randn(2, 12, 6)
+    with pytest.raises((RuntimeError, IndexError)) as unpatched:
+        x.unfold(dim, size, step)
+    applied: list[str] = []
+    with unfold_by_slicing(applied), pytest.raises(type(unpatched.value)) as patched_error:
+        x.unfold(dim, size, step)
+    assert str(patched_error.value) == str(unpatched.value)
+    assert applied == [] and torch.Tensor.unfold is original
+
+
+def test_a_negative_dimension_unfold_exported_by_torchscript_runs_in_onnx_runtime(tmp_path):
+    """Unpatched, TorchScript's translation puts the 8 windows after the 3 channels; patched, ONNX
+    Runtime gives PyTorch's values in PyTorch's layout."""
+    import onnxruntime
+
+    from modelexport.patches.unfold import unfold_by_slicing
+
+    class Patching(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.unfold(dimension=-2, size=4, step=4) * 2.0
+
+    x = torch.randn(2, 32, 3)
+    expected = Patching()(x)
+    for name, patch in (("plain", contextlib.nullcontext()), ("patched", unfold_by_slicing([]))):
+        with patch:
+            torch.onnx.export(Patching(), (x,), tmp_path / f"{name}.onnx", dynamo=False, opset_version=17)
+    runs = {}
+    for name in ("plain", "patched"):
+        session = onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"))
+        runs[name] = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert expected.shape == (2, 8, 3, 4) and runs["plain"].shape == (2, 3, 8, 4)
+    assert torch.equal(torch.from_numpy(runs["patched"]), expected)
+
+
+@pytest.mark.parametrize("name", ["patchtst", "patchtsmixer"])
+def test_patch_time_series_forecasters_export_with_torchscript_and_verify(zoo_dir, tmp_path, name):
+    import json
+
+    from modelexport import run_export
+    from modelexport.patches.unfold import NOTE
+
+    task = "time-series-forecasting"
+    out, _ = run_export(str(zoo_dir(name, task)), tmp_path / "out", task=task, exporter="torchscript")
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["verification"]["ok"] and meta["model_patches"] == [NOTE]

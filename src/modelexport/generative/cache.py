@@ -73,3 +73,19 @@ def flatten_cache(cache: Any, *, self_attention_only: bool = False) -> Tensors:
         own, cross = _layer_pairs(cache.self_attention_cache), _layer_pairs(cache.cross_attention_cache)
         return tuple(t for (k, v), (ck, cv) in zip(own, cross, strict=True) for t in (k, v, ck, cv))
     return tuple(t for pair in _layer_pairs(cache) for t in pair)
+
+
+def empty_cache(model: torch.nn.Module, *, seq2seq: bool = False) -> Any:
+    """An empty cache of plain layers for a first step, as Optimum's generation starts one: every layer
+    keeps every position, sliding-window layers included (the model's own cache crops those to its
+    window, which the ONNX files' uniform past lengths do not follow; the sliding window still
+    applies through the attention mask). ``None`` for models that take no cache objects."""
+    if not takes_cache_objects(model):
+        return None
+    from transformers import DynamicCache
+
+    if not seq2seq:
+        return DynamicCache()
+    from transformers import EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache())

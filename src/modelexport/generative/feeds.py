@@ -17,7 +17,7 @@ import torch
 
 from ..inputs import ordinary_token_floor
 from . import cache
-from .layout import OnnxPart
+from .layout import TEXT_ENCODER, EncoderKind, OnnxPart
 
 Phase = Literal["export", "verify", "single"]
 Step = Literal["first", "cached"]
@@ -59,8 +59,10 @@ def position_ids(mask: torch.Tensor, new: int) -> torch.Tensor:
 
 
 def vocab_size(model: torch.nn.Module) -> int:
-    """Rows of the input embedding: the ids the model can take, whatever its config calls them."""
-    embeddings: Any = model.get_input_embeddings()  # type: ignore[operator]
+    """Rows of the (decoder's) input embedding: the token ids the model can take, whatever its config
+    calls them."""
+    decoder: Any = model.get_decoder() if hasattr(model, "get_decoder") else model  # type: ignore[operator]
+    embeddings: Any = decoder.get_input_embeddings()
     return int(embeddings.weight.shape[0])
 
 
@@ -82,7 +84,7 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
     if "position_ids" in part.io.input_names:
         first["position_ids"] = position_ids(mask, prompt)
     with torch.no_grad():
-        out = model(**first, use_cache=True, return_dict=True)
+        out = model(**first, past_key_values=cache.empty_cache(model), use_cache=True, return_dict=True)
     presents = cache.flatten_cache(out.past_key_values, self_attention_only=True)
     names = _past_names(part)
     if not names:
@@ -96,32 +98,126 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
     return {part.file: {"first": first, "cached": cached}}
 
 
+# Encoder input lengths per phase for speech: feature frames (10 ms each) and waveform samples.
+_FRAMES: dict[Phase, int] = {"export": 40, "verify": 64, "single": 24}
+_SAMPLES: dict[Phase, int] = {"export": 4000, "verify": 6000, "single": 3200}
+
+
+def _sub(config: Any, *names: str) -> Any:
+    for name in names:
+        if getattr(config, name, None) is not None:
+            return getattr(config, name)
+    return config
+
+
+def _image(config: Any, batch: int, gen: torch.Generator) -> torch.Tensor:
+    vision = _sub(config, "encoder", "vision_config")
+    size = getattr(vision, "image_size", 224)
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    channels = int(getattr(vision, "num_channels", 3) or 3)
+    return torch.randn(batch, channels, height, width, generator=gen)
+
+
+def _patches(config: Any, preprocessors: Any, batch: int, gen: torch.Generator) -> Feeds:
+    """Pix2Struct's flattened patches: (row, column) ids from 1, then the pixels of each patch; the
+    last patches of the last row are padding (zeros, mask 0), as the processor pads to max_patches."""
+    processor = preprocessors.get("image_processor") or getattr(
+        preprocessors.get("processor"), "image_processor", None
+    )
+    count = int(getattr(processor, "max_patches", 0) or _sub(config, "vision_config").seq_len)
+    width = 2 + int(_sub(config, "vision_config").patch_embed_hidden_size)  # row id, column id, pixels
+    patches = torch.randn(batch, count, width, generator=gen)
+    side = max(1, int(count**0.5))
+    index = torch.arange(count)
+    patches[:, :, 0], patches[:, :, 1] = (index // side + 1).float(), (index % side + 1).float()
+    mask = torch.ones(batch, count)
+    mask[-1, count - count // 4 :] = 0
+    patches[mask == 0] = 0
+    return {"flattened_patches": patches, "attention_mask": mask}
+
+
+def encoder_feeds(
+    kind: EncoderKind, model: torch.nn.Module, phase: Phase, preprocessors: Any, gen: torch.Generator
+) -> Feeds:
+    """The encoder file's inputs for ``phase``, by what the encoder takes (``kind``)."""
+    config: Any = model.config
+    batch, length, _, padded = _SHAPES[phase]
+    if kind.main == "input_ids":
+        feeds = {"input_ids": _tokens(batch, length, vocab_size(model), gen)}
+        length = feeds["input_ids"].shape[1]
+    elif kind.main == "input_features" and not kind.encoder_mask:  # Whisper: a fixed size
+        frames = 2 * int(config.max_source_positions)
+        return {"input_features": torch.randn(batch, int(config.num_mel_bins), frames, generator=gen)}
+    elif kind.main == "input_features":
+        length = _FRAMES[phase]
+        size = int(config.input_feat_per_channel) * int(getattr(config, "input_channels", 1) or 1)
+        feeds = {"input_features": torch.randn(batch, length, size, generator=gen)}
+    elif kind.main == "input_values":
+        length = _SAMPLES[phase]
+        feeds = {"input_values": torch.randn(batch, length, generator=gen)}
+    elif kind.main == "pixel_values":
+        return {"pixel_values": _image(config, batch, gen)}
+    else:
+        return _patches(config, preprocessors, batch, gen)
+    feeds["attention_mask"] = _padded_mask(batch, length, "right", padded)
+    return {n: t for n, t in feeds.items() if n == kind.main or kind.encoder_mask}
+
+
 def seq2seq_steps(
-    parts: tuple[OnnxPart, ...], model: torch.nn.Module, phase: Phase, seed: int = 0
+    parts: tuple[OnnxPart, ...],
+    model: torch.nn.Module,
+    phase: Phase,
+    seed: int = 0,
+    *,
+    kind: EncoderKind = TEXT_ENCODER,
+    preprocessors: Any = None,
 ) -> StepFeeds:
     """Encoder and first-step decoder at ``first``; the decoder with past (if any) at ``cached``."""
     encoder, first_decoder = parts[:2]
     gen = _generator(phase, seed)
-    batch, length, new, padded = _SHAPES[phase]
+    batch, _, new, _ = _SHAPES[phase]
     vocab = vocab_size(model)
-    enc = {
-        "input_ids": _tokens(batch, length, vocab, gen),
-        "attention_mask": _padded_mask(batch, length, "right", padded),
-    }
-    start = int(getattr(model.config, "decoder_start_token_id", None) or 0)
+    enc = encoder_feeds(kind, model, phase, preprocessors or {}, gen)
+    start = decoder_start(model)
     dec_ids = torch.cat([torch.full((batch, 1), start), _tokens(batch, new, vocab, gen)], dim=1)
+    decoder_extra: Feeds = {}
+    if kind.decoder_mask:  # Pix2Struct: the decoder's own attention mask, all ones
+        decoder_extra["decoder_attention_mask"] = torch.ones_like(dec_ids)
     with torch.no_grad():
-        out = model(**enc, decoder_input_ids=dec_ids, use_cache=True, return_dict=True)
-    common = {
-        "encoder_attention_mask": enc["attention_mask"],
-        "encoder_hidden_states": out.encoder_last_hidden_state,
-    }
-    steps: StepFeeds = {
-        encoder.file: {"first": enc},
-        first_decoder.file: {"first": {**common, "input_ids": dec_ids}},
-    }
+        past = cache.empty_cache(model, seq2seq=True)
+        out = model(
+            **enc,
+            decoder_input_ids=dec_ids,
+            past_key_values=past,
+            use_cache=True,
+            return_dict=True,
+            **decoder_extra,
+        )
+    common: Feeds = {"encoder_hidden_states": out.encoder_last_hidden_state}
+    if kind.decoder_encoder_mask:
+        common["encoder_attention_mask"] = enc["attention_mask"]
+    first: Feeds = {**common, "input_ids": dec_ids}
+    if kind.decoder_mask:
+        first["attention_mask"] = decoder_extra["decoder_attention_mask"]
+    steps: StepFeeds = {encoder.file: {"first": enc}, first_decoder.file: {"first": first}}
     for with_past in parts[2:]:
         cached = {**common, "input_ids": _tokens(batch, new, vocab, gen)}
+        if kind.decoder_mask:
+            cached["attention_mask"] = torch.ones(batch, dec_ids.shape[1] + new, dtype=torch.long)
         cached.update(zip(_past_names(with_past), cache.flatten_cache(out.past_key_values), strict=True))
         steps[with_past.file] = {"cached": cached}
     return steps
+
+
+def decoder_start(model: torch.nn.Module) -> int:
+    """The token an encoder-decoder's decoding starts with (its generation config's, else its config's,
+    else its decoder config's)."""
+    for source in (
+        getattr(model, "generation_config", None),
+        model.config,
+        getattr(model.config, "decoder", None),
+    ):
+        value = getattr(source, "decoder_start_token_id", None)
+        if isinstance(value, int):
+            return value
+    return 0

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import first_line
 from ..heads import load_head
-from ..tasks import TaskSpec, get_task
+from ..tasks import TaskSpec, task_for
 
 PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
 
@@ -34,13 +34,58 @@ class GenerateCheck:
 
 def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """``prompts`` tokenized as a padded batch: left padding for decoder-only models (as batched
-    generation needs), the tokenizer's own side for encoder-decoders."""
+    generation needs), the tokenizer's own side for encoder-decoders. Token ids and their mask only:
+    what the exported files take (Falcon's tokenizer adds token type ids its generate refuses)."""
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     if task.layout == "decoder":
         tokenizer.padding_side = "left"
-    return dict(tokenizer(list(prompts), padding=True, return_tensors="pt"))
+    encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")
+    return {k: encoded[k] for k in ("input_ids", "attention_mask")}
+
+
+def _waveforms(count: int) -> list[Any]:
+    """``count`` seeded 16 kHz waveforms of different lengths (0.4 s, 0.6 s, ...)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(6400 + 3200 * i).astype(np.float32) * 0.1 for i in range(count)]
+
+
+def _images(count: int) -> list[Any]:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 56, 3), dtype=np.uint8)) for i in range(count)]
+
+
+def generation_inputs(source: Path, task: TaskSpec, main_input: str, count: int) -> dict[str, torch.Tensor]:
+    """What generation starts from, for ``count`` samples, made by the checkpoint's own preprocessors:
+    text prompts of different lengths, waveforms (as speech features or samples), or images (as
+    pixels or Pix2Struct's flattened patches)."""
+    import transformers
+
+    if main_input == "input_ids":
+        return prompt_inputs(source, task, PROMPTS[-count:])
+    if main_input in ("input_features", "input_values"):
+        extractor = transformers.AutoFeatureExtractor.from_pretrained(source)
+        rate = int(getattr(extractor, "sampling_rate", 16000))
+        options = {"return_attention_mask": True} if main_input == "input_values" else {}
+        # Whisper's encoder takes a fixed 30 s window (its extractor's n_samples), others the longest.
+        padding = "max_length" if hasattr(extractor, "n_samples") else True
+        features = extractor(
+            _waveforms(count), sampling_rate=rate, padding=padding, return_tensors="pt", **options
+        )
+        return {k: v for k, v in features.items() if k in (main_input, "attention_mask")}
+    if main_input == "flattened_patches":
+        processor = transformers.AutoProcessor.from_pretrained(source)
+        # The processor's call defaults to 2048 patches, not its saved (and exported) max_patches.
+        patches = int(processor.image_processor.max_patches)
+        return dict(processor(images=_images(count), max_patches=patches, return_tensors="pt"))
+    processor = transformers.AutoImageProcessor.from_pretrained(source)
+    return {"pixel_values": processor(images=_images(count), return_tensors="pt")["pixel_values"]}
 
 
 def greedy(model: Any, inputs: dict[str, torch.Tensor], max_new_tokens: int) -> torch.Tensor:
@@ -65,10 +110,13 @@ def compare_generate(
 ) -> GenerateCheck:
     """Generate with the source model in PyTorch and with ``ORTModelFor...`` on the export."""
 
-    spec = get_task(task)
+    import transformers
+
+    spec = task_for(task, transformers.AutoConfig.from_pretrained(source))
     check = GenerateCheck(False, spec.ort_class, max_new_tokens)
-    inputs = prompt_inputs(Path(source), spec, prompts)
     reference_model = load_head(source, spec)
+    main_input = str(getattr(reference_model, "main_input_name", "input_ids"))
+    inputs = generation_inputs(Path(source), spec, main_input, len(prompts))
     check.reference = greedy(reference_model, inputs, max_new_tokens).tolist()
     try:
         import optimum.onnxruntime as ortm

@@ -82,7 +82,9 @@ def _pkv(prefix: str, layers: int, axes: dict[int, str], kinds: tuple[str, ...] 
     ]
 
 
-def decoder_part(layers: int, position_ids: bool, *, with_past: bool = True) -> OnnxPart:
+def decoder_part(
+    layers: int, position_ids: bool, *, with_past: bool = True, output: str = "logits"
+) -> OnnxPart:
     """``model.onnx`` of a decoder-only model (Optimum's TextDecoderOnnxConfig, past in the inputs)."""
     mask_axes = {0: _BATCH, 1: _TOTAL if with_past else "sequence_length"}
     inputs = [
@@ -91,31 +93,78 @@ def decoder_part(layers: int, position_ids: bool, *, with_past: bool = True) -> 
     ]
     if position_ids:
         inputs.append(TensorSpec("position_ids", {0: _BATCH, 1: "sequence_length"}))
-    outputs = [TensorSpec("logits", {0: _BATCH, 1: "sequence_length"})]
+    outputs = [TensorSpec(output, {0: _BATCH, 1: "sequence_length"})]
     if with_past:
         inputs += _pkv("past_key_values", layers, {0: _BATCH, 2: _PAST})
         outputs += _pkv("present", layers, {0: _BATCH, 2: _TOTAL})
     return OnnxPart(DECODER_FILE, "decoder", IOSpec(tuple(inputs), tuple(outputs)))
 
 
-def seq2seq_parts(layers: int, *, with_past: bool = True) -> tuple[OnnxPart, ...]:
-    """Encoder, first-step decoder and decoder-with-past of an encoder-decoder (TextSeq2SeqOnnxConfig);
-    without past, the encoder and a decoder that returns the logits alone.
+@dataclass(frozen=True)
+class EncoderKind:
+    """What an encoder-decoder's encoder file takes (Optimum's names): its main input and whether an
+    attention mask goes with it, and whether the decoder files take that mask (as
+    ``encoder_attention_mask``) and a decoder attention mask of their own (Pix2Struct)."""
+
+    main: str
+    main_axes: dict[int, str]
+    encoder_mask: bool
+    decoder_encoder_mask: bool
+    decoder_mask: bool = False
+
+
+_ENC_AXES = {0: _BATCH, 1: _ENC}
+TEXT_ENCODER = EncoderKind("input_ids", _ENC_AXES, True, True)
+# Whisper's features have a fixed size (num_mel_bins x 2 * max_source_positions); no mask anywhere.
+WHISPER_ENCODER = EncoderKind("input_features", {0: _BATCH}, False, False)
+SPEECH_FEATURES_ENCODER = EncoderKind("input_features", _ENC_AXES, True, True)
+WAVEFORM_ENCODER = EncoderKind("input_values", _ENC_AXES, True, True)
+IMAGE_ENCODER = EncoderKind(
+    "pixel_values", {0: _BATCH, 1: "num_channels", 2: "height", 3: "width"}, False, False
+)
+# Pix2Struct: max_patches flattened patches (a fixed count), their mask, and a decoder mask.
+PATCHES_ENCODER = EncoderKind("flattened_patches", {0: _BATCH}, True, True, decoder_mask=True)
+
+
+def encoder_kind(model_type: str | None, main_input: str) -> EncoderKind:
+    """The encoder a model's type and main input name say it has."""
+    if model_type == "whisper":
+        return WHISPER_ENCODER
+    return {
+        "input_features": SPEECH_FEATURES_ENCODER,
+        "input_values": WAVEFORM_ENCODER,
+        "pixel_values": IMAGE_ENCODER,
+        "flattened_patches": PATCHES_ENCODER,
+    }.get(main_input, TEXT_ENCODER)
+
+
+def seq2seq_parts(
+    layers: int, *, with_past: bool = True, kind: EncoderKind = TEXT_ENCODER, output: str = "logits"
+) -> tuple[OnnxPart, ...]:
+    """Encoder, first-step decoder and decoder-with-past of an encoder-decoder (Optimum's
+    OnnxSeq2SeqConfigWithPast: text, speech or image encoders); without past, the encoder and a decoder
+    that returns ``output`` alone.
 
     Optimum names the with-past logits' sequence axis ``"1"``, a trick for fixed length-1 decoding;
     here it is ``decoder_sequence_length``, as the graph takes any number of new tokens.
     """
-    enc_axes = {0: _BATCH, 1: _ENC}
-    encoder = IOSpec(
-        (TensorSpec("input_ids", enc_axes), TensorSpec("attention_mask", enc_axes)),
-        (TensorSpec("last_hidden_state", enc_axes),),
-    )
-    dec_common = (
-        TensorSpec("encoder_attention_mask", enc_axes),
-        TensorSpec("input_ids", {0: _BATCH, 1: "decoder_sequence_length"}),
-        TensorSpec("encoder_hidden_states", enc_axes),
-    )
-    logits = TensorSpec("logits", {0: _BATCH, 1: "decoder_sequence_length"})
+    enc_axes = _ENC_AXES
+    encoder_inputs = [TensorSpec(kind.main, kind.main_axes)]
+    if kind.encoder_mask:
+        mask_axes = {0: _BATCH} if kind is PATCHES_ENCODER else enc_axes
+        encoder_inputs.append(TensorSpec("attention_mask", mask_axes))
+    encoder = IOSpec(tuple(encoder_inputs), (TensorSpec("last_hidden_state", enc_axes),))
+    dec_inputs = [TensorSpec("input_ids", {0: _BATCH, 1: "decoder_sequence_length"})]
+    if kind.decoder_mask:
+        dec_inputs.append(
+            TensorSpec(
+                "attention_mask", {0: _BATCH, 1: _DEC_TOTAL if with_past else "decoder_sequence_length"}
+            )
+        )
+    if kind.decoder_encoder_mask:
+        dec_inputs.insert(0, TensorSpec("encoder_attention_mask", enc_axes))
+    dec_common = (*dec_inputs, TensorSpec("encoder_hidden_states", enc_axes))
+    logits = TensorSpec(output, {0: _BATCH, 1: "decoder_sequence_length"})
     own_out = _pkv("present", layers, {0: _BATCH, 2: _DEC_TOTAL}, (".decoder",))
     cross_out = _pkv("present", layers, {0: _BATCH, 2: _ENC}, (".encoder",))
     if not with_past:

@@ -21,25 +21,36 @@ from ..wrappers import (
     traced,
 )
 from . import cache
-from .feeds import Phase, StepFeeds, decoder_steps, seq2seq_steps, vocab_size
+from .feeds import Phase, StepFeeds, decoder_steps, encoder_feeds, seq2seq_steps, vocab_size
 from .layout import (
     POSITION_ID_MODEL_TYPES,
     SEQ2SEQ_DECODER_MERGED_FILE,
+    EncoderKind,
     OnnxPart,
     decoder_part,
+    encoder_kind,
     seq2seq_parts,
 )
 
 
-def _cache_layers(model: torch.nn.Module, seq2seq: bool) -> int:
-    """How many layers the model's own cache has (a two-token probe): configs name this differently
-    across model types and transformers versions, the cache does not."""
+def _cache_layers(model: torch.nn.Module, kind: EncoderKind | None, preprocessors: Any) -> int:
+    """How many layers the model's own cache has (a one-step probe): configs name this differently
+    across model types and transformers versions, the cache does not. ``kind``: the encoder of an
+    encoder-decoder, ``None`` for a decoder-only model."""
     ids = torch.full((1, 2), ordinary_token_floor(vocab_size(model)))
-    extra = {"decoder_input_ids": ids[:, :1]} if seq2seq else {}
+    if kind is None:
+        feeds: dict[str, Any] = {"input_ids": ids}
+    else:
+        gen = torch.Generator().manual_seed(0)
+        feeds = {
+            **encoder_feeds(kind, model, "single", preprocessors or {}, gen),
+            "decoder_input_ids": ids[:, :1],
+        }
     with torch.no_grad():
-        out = model(input_ids=ids, use_cache=True, return_dict=True, **extra)
-    flat = cache.flatten_cache(out.past_key_values, self_attention_only=not seq2seq)
-    return len(flat) // (4 if seq2seq else 2)
+        past = cache.empty_cache(model, seq2seq=kind is not None)
+        out = model(**feeds, past_key_values=past, use_cache=True, return_dict=True)
+    flat = cache.flatten_cache(out.past_key_values, self_attention_only=kind is None)
+    return len(flat) // (4 if kind is not None else 2)
 
 
 def _module(model: torch.nn.Module, part: OnnxPart) -> TracedModule:
@@ -50,10 +61,12 @@ def _module(model: torch.nn.Module, part: OnnxPart) -> TracedModule:
     return traced(Seq2SeqDecoderStep, model, part.io, with_past_inputs=part.role == "decoder_with_past")
 
 
-def generative_plan(model: torch.nn.Module, task: TaskSpec, *, merge_decoders: bool = True) -> Plan:
+def generative_plan(
+    model: torch.nn.Module, task: TaskSpec, preprocessors: Any = None, *, merge_decoders: bool = True
+) -> Plan:
     """The plan of ``task``'s layout; an encoder-decoder with past writes its two decoders as one
     merged file unless ``merge_decoders`` is False."""
-    parts = generative_parts(model, task)
+    parts = generative_parts(model, task, preprocessors)
     by_role = {p.role: p for p in parts}
     if not merge_decoders or "decoder_with_past" not in by_role:
         return Plan(task, parts)
@@ -85,20 +98,24 @@ def _merged(merge: Merge, first: Part, past: Part) -> Part:
     return Part(merge.file, "decoder_merged", io, module, {}, checks)
 
 
-def generative_parts(model: torch.nn.Module, task: TaskSpec) -> tuple[Part, ...]:
+def generative_parts(model: torch.nn.Module, task: TaskSpec, preprocessors: Any = None) -> tuple[Part, ...]:
     """The parts of ``task``'s layout; the model's own presents size every past."""
     config: Any = model.config
-    seq2seq = task.layout == "seq2seq"
-    layers = _cache_layers(model, seq2seq)
-    if seq2seq:
-        specs = seq2seq_parts(layers, with_past=task.with_past)
+    output = task.outputs[0]
+    if task.layout == "seq2seq":
+        kind = encoder_kind(
+            getattr(config, "model_type", None), str(getattr(model, "main_input_name", "input_ids"))
+        )
+        layers = _cache_layers(model, kind, preprocessors)
+        specs = seq2seq_parts(layers, with_past=task.with_past, kind=kind, output=output)
 
         def steps(phase: Phase) -> StepFeeds:
-            return seq2seq_steps(specs, model, phase)
+            return seq2seq_steps(specs, model, phase, kind=kind, preprocessors=preprocessors)
 
     else:
+        layers = _cache_layers(model, None, preprocessors)
         position_ids = config.model_type in POSITION_ID_MODEL_TYPES
-        specs = (decoder_part(layers, position_ids, with_past=task.with_past),)
+        specs = (decoder_part(layers, position_ids, with_past=task.with_past, output=output),)
 
         def steps(phase: Phase) -> StepFeeds:
             return decoder_steps(specs[0], model, phase)

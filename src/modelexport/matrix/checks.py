@@ -67,7 +67,7 @@ def onnx_bytes(export_dir: Path) -> int | None:
 
 
 def _position_ids(inputs: Mapping[str, Any]) -> Any:
-    """What transformers uses when no position_ids are passed (no cache): 0..seq-1 per row."""
+    """What most models use when no position_ids are passed (no cache): 0..seq-1 per row."""
     import torch
 
     ids = inputs["input_ids"]
@@ -131,7 +131,38 @@ def pytorch_reference(source_dir: Path, task: str) -> Reference:
     decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
     if decoder_tokens is not None:
         reference.derived["decoder_input_ids"] = decoder_tokens
+    positions = _own_position_ids(loaded.model, inputs, result)
+    if positions is not None:
+        reference.derived["position_ids"] = positions
     return reference
+
+
+def _own_position_ids(model: Any, inputs: Mapping[str, Any], without: Mapping[str, Any]) -> Any | None:
+    """The position ids the model derives when none are passed, for exports that take them: 0..n-1
+    (most models), or counted over the attention mask (OPT: padding gets -1), whichever gives
+    exactly the outputs PyTorch gave ``without`` them; else ``None`` (the generic 0..n-1 is fed)."""
+    import torch
+
+    if "position_ids" in inputs or "input_ids" not in inputs:
+        return None
+    try:
+        if "position_ids" not in inspect.signature(model.forward).parameters:
+            return None
+    except (TypeError, ValueError):
+        return None
+    candidates = [_position_ids(inputs)]
+    mask = inputs.get("attention_mask")
+    if mask is not None:
+        candidates.append((torch.cumsum(mask, dim=1) * mask - 1).long())
+    for positions in candidates:
+        try:
+            with torch.no_grad():
+                fed = model(**inputs, position_ids=positions)
+        except Exception:
+            return None
+        if all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor)):
+            return positions
+    return None
 
 
 def _own_decoder_tokens(model: Any, inputs: Mapping[str, Any], without: Mapping[str, Any]) -> Any | None:
@@ -209,6 +240,7 @@ def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float)
 
 def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[LoadCheck, ParityCheck]:
     """``ORTModelFor<Task>.from_pretrained(dir)``, then its outputs vs PyTorch at atol = rtol = 1e-4."""
+    from ..auto import ort_class_name
     from ..tasks import get_task
     from ..verify import DEFAULT_ATOL
 
@@ -216,7 +248,7 @@ def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[L
     try:
         import optimum.onnxruntime as ortm
 
-        model = getattr(ortm, get_task(task).ort_class).from_pretrained(export_dir)
+        model = getattr(ortm, ort_class_name(export_dir, get_task(task))).from_pretrained(export_dir)
     except Exception as e:
         return LoadCheck(ok=False, error=error_text(e)), ParityCheck(atol=tol, rtol=tol)
     if reference.error:

@@ -20,15 +20,31 @@ import numpy as np
 
 Arrays = dict[str, np.ndarray]
 MERGED = "decoder_model_merged.onnx"
+_TYPES = {
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(float)": np.float32,
+    "tensor(bool)": np.bool_,
+}
 FLAG = "use_cache_branch"
 
 
 @dataclass
 class OrtGeneration:
-    """The tokens ONNX Runtime chose after the prompt, and the logits it chose them from."""
+    """The tokens ONNX Runtime chose after the prompt, and the logits it chose them from (or, for a
+    base model with a cache, its last hidden state at each step of forced tokens)."""
 
     tokens: list[list[int]] = field(default_factory=list)
-    logits: list[np.ndarray] = field(default_factory=list)  # per step: (batch, vocab)
+    logits: list[np.ndarray] = field(default_factory=list)  # per step: (batch, vocab) or (batch, hidden)
+
+
+def _next(
+    outputs: Arrays, output: str, forced: np.ndarray | None, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The last position of ``output`` and the token that follows: its argmax, or ``forced``'s."""
+    last = outputs[output][:, -1, :]
+    token = forced[:, step : step + 1] if forced is not None else last.argmax(-1)[:, None]
+    return last, token.astype(np.int64)
 
 
 class _Session:
@@ -43,7 +59,12 @@ class _Session:
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def run(self, feed: Arrays) -> Arrays:
-        return dict(zip(self.outputs, self.session.run(self.outputs, feed), strict=True))
+        """Run on the inputs the graph declares, each in the type it declares (preprocessors give
+        int32 masks, Pix2Struct's a float one; graphs take what their exporter chose)."""
+        typed = {
+            k: v.astype(_TYPES.get(self.inputs[k].type, v.dtype)) for k, v in feed.items() if k in self.inputs
+        }
+        return dict(zip(self.outputs, self.session.run(self.outputs, typed), strict=True))
 
     def empty_past(self, batch: int, dtype: Any = np.float32) -> Arrays:
         """Past key values of length 0, shaped from the graph (heads and head size are fixed dims)."""
@@ -54,6 +75,11 @@ class _Session:
                 dims[0] = batch
                 past[name] = np.zeros(dims, dtype=dtype)
         return past
+
+
+def empty_past(onnx_file: Path, batch: int) -> Arrays:
+    """Past key values of length 0 for every ``past_key_values.*`` input of ``onnx_file``."""
+    return _Session(onnx_file).empty_past(batch)
 
 
 def _position_ids(mask: np.ndarray, new: int) -> np.ndarray:
@@ -67,9 +93,16 @@ def _presents_as_past(outputs: Arrays, prefix: str = "present") -> Arrays:
 
 
 def decoder_generate(
-    export_dir: Path, input_ids: np.ndarray, attention_mask: np.ndarray, steps: int
+    export_dir: Path,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    steps: int,
+    *,
+    output: str = "logits",
+    forced: np.ndarray | None = None,
 ) -> OrtGeneration:
-    """Greedy decoding of ``steps`` tokens with ``model.onnx`` (left-padded ``input_ids``)."""
+    """Greedy decoding of ``steps`` tokens with ``model.onnx`` (left-padded ``input_ids``); with
+    ``forced`` (batch, steps) tokens, those are fed instead (a base model's ``last_hidden_state``)."""
     session = _Session(export_dir / "model.onnx")
     cached = any(n.startswith("past_key_values.") for n in session.inputs)
     result = OrtGeneration()
@@ -81,8 +114,7 @@ def decoder_generate(
         if "position_ids" in session.inputs:
             feed["position_ids"] = _position_ids(mask, feed["input_ids"].shape[1])
         outputs = session.run({**feed, **past})
-        logits = outputs["logits"][:, -1, :]
-        token = logits.argmax(-1).astype(np.int64)[:, None]
+        logits, token = _next(outputs, output, forced, len(result.logits))
         result.logits.append(logits)
         sequence = np.concatenate([sequence, token], axis=1)
         mask = np.concatenate([mask, np.ones_like(token)], axis=1)
@@ -94,32 +126,43 @@ def decoder_generate(
 
 
 def seq2seq_generate(
-    export_dir: Path, input_ids: np.ndarray, attention_mask: np.ndarray, start: int, steps: int
+    export_dir: Path,
+    encoder_inputs: Arrays,
+    start: int,
+    steps: int,
+    *,
+    output: str = "logits",
+    forced: np.ndarray | None = None,
 ) -> OrtGeneration:
-    """Greedy decoding of ``steps`` tokens after the decoder start token ``start``."""
+    """Greedy decoding of ``steps`` tokens after the decoder start token ``start``, from what the
+    encoder takes (token ids, speech features, a waveform, pixels or flattened patches, and an
+    ``attention_mask`` where it has one): each file is fed the inputs it declares. ``output`` and
+    ``forced`` as for :func:`decoder_generate`."""
     encoder = _Session(export_dir / "encoder_model.onnx")
     merged_file = export_dir / MERGED
     merged = _Session(merged_file) if merged_file.is_file() else None
     first = merged or _Session(export_dir / "decoder_model.onnx")
     with_past_file = export_dir / "decoder_with_past_model.onnx"
     later = merged or (_Session(with_past_file) if with_past_file.is_file() else None)
-    enc_feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
-    hidden = encoder.run({k: v for k, v in enc_feed.items() if k in encoder.inputs})["last_hidden_state"]
-    common = {"encoder_attention_mask": enc_feed["attention_mask"], "encoder_hidden_states": hidden}
+    hidden = encoder.run(encoder_inputs)["last_hidden_state"]
+    batch = hidden.shape[0]
+    common = {"encoder_hidden_states": hidden}
+    if "attention_mask" in encoder_inputs:
+        common["encoder_attention_mask"] = encoder_inputs["attention_mask"].astype(np.int64)
     result = OrtGeneration()
-    sequence = np.full((input_ids.shape[0], 1), start, dtype=np.int64)
+    sequence = np.full((batch, 1), start, dtype=np.int64)
     past: Arrays = {}
     for step in range(steps):
         session = first if step == 0 or later is None else later
         new = sequence if later is None else sequence[:, -1:]
-        feed = {**common, "input_ids": new, **past}
+        # A decoder mask of its own (Pix2Struct) covers the whole decoder sequence, cached or new.
+        feed = {**common, "input_ids": new, "attention_mask": np.ones_like(sequence), **past}
         if merged is not None:
             feed[FLAG] = np.array([step > 0])
             if step == 0:
-                feed.update(merged.empty_past(input_ids.shape[0]))
-        outputs = session.run({k: v for k, v in feed.items() if k in session.inputs})
-        logits = outputs["logits"][:, -1, :]
-        token = logits.argmax(-1).astype(np.int64)[:, None]
+                feed.update(merged.empty_past(batch))
+        outputs = session.run(feed)
+        logits, token = _next(outputs, output, forced, step)
         result.logits.append(logits)
         sequence = np.concatenate([sequence, token], axis=1)
         if later is not None:

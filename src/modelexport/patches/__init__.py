@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from ..common import BackendName
-from . import cache_layer, eos_pooling, masks, moe
+from . import cache_layer, conv_lengths, eos_pooling, masks, moe, packed, repeat, unfold
 from .base import Patch, record
 
 _ALL = frozenset({"single", "decoder", "seq2seq"})
@@ -36,6 +36,35 @@ PATCHES: tuple[Patch, ...] = (
         versions=">= 4.56",
         scope={"torchscript": _GENERATIVE, "dynamo": _GENERATIVE},
         activate=lambda model, applied: cache_layer.assigning_first_update(applied),
+    ),
+    Patch(
+        name="packed-sequences-by-slicing",
+        replaces="transformers.masking_utils.find_packed_sequence_indices' torch.diff (a decoder without mask or cache)",
+        versions=">= 4.53",
+        scope={"torchscript": _ALL},
+        activate=lambda model, applied: packed.packed_by_slicing(applied),
+    ),
+    Patch(
+        name="repeat-interleave-by-expand",
+        replaces="Tensor.repeat_interleave / torch.repeat_interleave by an integer count along a dimension",
+        versions="any (a torch translation bug, pytorch#145100)",
+        scope={"torchscript": _ALL},
+        activate=lambda model, applied: repeat.repeat_by_expand(applied),
+    ),
+    Patch(
+        name="unfold-by-slicing",
+        replaces="Tensor.unfold along a negative dimension (TorchScript puts the windows axis after the ones that follow)",
+        versions="any (a torch translation bug)",
+        scope={"torchscript": _ALL},
+        activate=lambda model, applied: unfold.unfold_by_slicing(applied),
+    ),
+    Patch(
+        name="moonshine-conv-lengths",
+        replaces="MoonshinePreTrainedModel._get_feat_extract_output_lengths' int() of the waveform length",
+        versions=">= 4.48",
+        scope={"torchscript": _ALL, "dynamo": _ALL},
+        activate=conv_lengths.traceable_lengths,
+        applies=conv_lengths.applies,
     ),
     Patch(
         name="dense-experts",
