@@ -180,7 +180,7 @@ def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> n
     return None
 
 
-def _defined(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outputs, Outputs]:
+def defined_outputs(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outputs, Outputs]:
     """``ref`` and ``got`` with undefined positions zeroed, unless ``got`` is not finite somewhere."""
     ref_out, got_out = dict(ref), dict(got)
     for name, r in ref.items():
@@ -260,7 +260,7 @@ def verify_plan(plan: Plan, out: Path, refs: References, *, atol: float, rtol: f
             except Exception as e:  # the graph cannot run at this shape: a failed check, recorded
                 comparison = Verification(atol, rtol, shapes, error=f"{type(e).__name__}: {first_line(e)}")
             else:
-                ref, act = _defined(part, refs[part.file][name], got, feeds)
+                ref, act = defined_outputs(part, refs[part.file][name], got, feeds)
                 comparison = compare_outputs(ref, act, shapes, atol=atol, rtol=rtol)
             result.checks.append(FileCheck(part.file, name, comparison, time.perf_counter() - start))
     return result
