@@ -1,4 +1,4 @@
-"""``hierarchy.json`` of two small zoo models per backend, against golden files, so that any change to
+"""``hierarchy.json`` of three small zoo models per backend, against golden files, so that any change to
 tagging shows up in review as a diff. To accept a deliberate change, regenerate and review::
 
     UPDATE_GOLDEN=1 pytest tests/hierarchy/test_golden.py
@@ -20,7 +20,11 @@ import transformers
 from modelexport import run_export
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "hierarchy"
-MODELS = [("bert", "text-classification"), ("vit", "image-classification")]
+MODELS = [
+    ("bert", "text-classification"),
+    ("vit", "image-classification"),
+    ("squeezebert", "text-classification"),  # each layer's forward called directly
+]
 VERSIONS = {"torch": torch.__version__, "transformers": transformers.__version__}
 
 

@@ -25,7 +25,7 @@ import torch
 from ..common import WRAPPER_ATTRIBUTE
 
 ROOT = ""
-_CONTAINERS = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.ParameterList, torch.nn.ParameterDict)
+CONTAINERS = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.ParameterList, torch.nn.ParameterDict)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class ModuleIndex:
         module = self.modules[path]
         if path == ROOT:
             return True
-        if isinstance(module, _CONTAINERS):
+        if isinstance(module, CONTAINERS):
             return False
         return self.include_torch_nn or not _is_torch_nn(module)
 
@@ -157,8 +157,10 @@ class ModuleIndex:
         names: dict[int, list[str]] = {}
         owners: dict[int, set[str]] = {}
         for name, param in self.model.named_parameters(remove_duplicate=False):
-            module_path = name.rpartition(".")[0]
-            owners.setdefault(id(param), set()).add(self.aliases.get(module_path, module_path))
+            module_path = self.aliases.get(name.rpartition(".")[0], name.rpartition(".")[0])
+            while module_path and isinstance(self.modules.get(module_path), CONTAINERS):
+                module_path = parent_path(module_path, self.modules)  # a ParameterList's owner
+            owners.setdefault(id(param), set()).add(module_path)
             names.setdefault(id(param), []).append(name)
         return {n: next(iter(owners[k])) for k, ns in names.items() if len(owners[k]) == 1 for n in ns}
 
@@ -175,6 +177,6 @@ class ModuleIndex:
                 n += 1
             common = common[:n]
         result = ".".join(common or [])
-        while result and (result not in self.modules or isinstance(self.modules[result], _CONTAINERS)):
+        while result and (result not in self.modules or isinstance(self.modules[result], CONTAINERS)):
             result = parent_path(result, self.modules)
         return result

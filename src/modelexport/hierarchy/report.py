@@ -13,8 +13,8 @@ from typing import Any, Literal
 from .modules import ROOT, parent_path
 
 SCHEMA_VERSION = 1
-Source = Literal["scope", "inherited", "none"]
-SOURCES: tuple[Source, ...] = ("scope", "inherited", "none")
+Source = Literal["scope", "inherited", "inferred", "none", "restored", "fused"]
+SOURCES: tuple[Source, ...] = ("scope", "inherited", "inferred", "none", "restored", "fused")
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,13 @@ class HierarchyReport:
             "nodes_total": total,
             "nodes_from_source": sources["scope"],
             "nodes_inherited": sources["inherited"],
+            "nodes_inferred": sources["inferred"],
             "nodes_unresolved": sources["none"],
             "nodes_on_root": sum(1 for n in self.nodes if n.module == ROOT),
             "source_fraction": round(sources["scope"] / total, 4) if total else 0.0,
             "modules_total": len(self.modules),
             "modules_with_nodes": sum(1 for m in self.modules.values() if m.direct),
-        }
+        } | {f"nodes_{s}": sources[s] for s in ("restored", "fused") if sources[s]}
 
     def module_of(self) -> dict[str, str]:
         """Node key -> module path."""

@@ -8,8 +8,11 @@ Keys written on every node (plain strings):
 ``modelexport.tag``     the hierarchy tag (``/BertForSequenceClassification/BertModel/.../Linear.query``);
 ``modelexport.source``  ``scope`` (the exporter recorded the module; for a weight op an optimizer
                         fused, the module holding its weight), ``inherited`` (no record: the
-                        lowest common module of the nodes it feeds, else of those feeding it) or
-                        ``none`` (no record and no tagged neighbour: put on the root);
+                        lowest common module of the nodes it feeds, else of those feeding it),
+                        ``inferred`` (a record naming no module for certain: placed like an
+                        inherited node, within the module the record did name) or ``none`` (no
+                        record and no tagged neighbour: put on the root); after a tool rewrote
+                        the graph, :func:`.restore.restore_tags` adds ``restored`` and ``fused``;
 ``namespace``           the layer path Google's Model Explorer ONNX adapter reads: ``/``-separated
                         layers ``<name>: <Class>`` from the model class down (replaces the dynamo
                         exporter's own ``namespace``).
@@ -22,13 +25,13 @@ from collections.abc import Sequence
 import onnx
 import torch
 
-from ..common import BackendName
+from ..common import WRAPPER_ATTRIBUTE, BackendName
 from ..errors import TagError
 from ..graph import NodeRef, neighbours, node_keys, walk
 from .capture import TorchScriptScopes
 from .modules import ModuleIndex, within
 from .report import HierarchyReport, ModuleRecord, NodeRecord, Source
-from .sources import TracedTree, dynamo_sources, refine_by_parameters, torchscript_sources
+from .sources import ScopeSources, TracedTree, dynamo_sources, refine_by_parameters, torchscript_sources
 
 KEY_MODULE = "modelexport.module"
 KEY_CLASS = "modelexport.class"
@@ -55,17 +58,21 @@ def tag_model(
         tree = TracedTree(wrapper, index)
         refs = walk(model.graph)
         notes: list[str] = []
+        found = ScopeSources([])
         if backend == "dynamo":
-            sources = dynamo_sources(refs, tree)
+            found = dynamo_sources(refs, tree)
+            sources = found.paths
         elif scope_info is not None and scope_info.captured:
-            sources = torchscript_sources(refs, tree, scope_info)
+            found = torchscript_sources(refs, tree, scope_info)
+            sources = found.paths
         else:
             sources = [None] * len(refs)
             notes.append("no TorchScript scope capture was passed: every node is tagged by inheritance")
         refine_by_parameters(refs, sources, tree)
         if refs and all(s is None for s in sources) and not notes:
             notes.append(f"the {backend} export carried no usable scope information")
-        paths, how = _inherit(refs, sources, index)
+        paths, how = _inherit(refs, sources, index, _weights(model, tree))
+        _bound_inferred(paths, how, sources, found, index)
         _write(refs, paths, how, index)
         return _report(backend, index, refs, paths, how, notes)
     except TagError:
@@ -78,7 +85,7 @@ def tag_model(
 
 
 def _inherit(
-    refs: list[NodeRef], sources: Sequence[str | None], index: ModuleIndex
+    refs: list[NodeRef], sources: Sequence[str | None], index: ModuleIndex, weights: dict[str, str | None]
 ) -> tuple[list[str], list[Source]]:
     """Fill nodes without source information from their consumers, else their producers."""
     paths: list[str | None] = list(sources)
@@ -86,7 +93,7 @@ def _inherit(
     consumers, producers = neighbours(refs)
     # Last resort for a subgraph node: the control-flow node that owns it.
     owners = [[ref.parent] if ref.parent is not None else [] for ref in refs]
-    _unshare(paths, how, consumers, producers, index)
+    _unshare(refs, paths, how, (consumers, producers), weights, index)
     pending = [i for i, p in enumerate(paths) if p is None]
     while pending:
         progress = (
@@ -102,6 +109,31 @@ def _inherit(
     return [p or "" for p in paths], how
 
 
+def _bound_inferred(
+    paths: list[str],
+    how: list[Source],
+    sources: Sequence[str | None],
+    found: ScopeSources,
+    index: ModuleIndex,
+) -> None:
+    """Nodes whose scope named no module for certain were placed from their neighbours like the
+    nodes without any scope; they are labelled ``inferred`` and put on the one module their scope
+    may mean that holds that place (layer 1's ``attention`` for a node among layer 1's nodes),
+    else on the lowest common module of those it may mean, within what the scope did name."""
+    for i, bound in found.bounds.items():
+        if sources[i] is not None:
+            continue  # resolved for certain since (by the parameter it reads)
+        how[i] = "inferred"
+        candidates = found.candidates.get(i, [])
+        holding = [c for c in candidates if within(paths[i], c)]
+        if len(holding) == 1:
+            paths[i] = holding[0]
+        elif candidates:
+            paths[i] = index.lowest_common(candidates)
+        elif not within(paths[i], bound):
+            paths[i] = index.lowest_common([bound])
+
+
 def _twins(a: list[str], b: list[str]) -> bool:
     """``encoder.layer.0.x`` and ``encoder.layer.1.x``: equal but for list indices."""
     return (
@@ -111,25 +143,108 @@ def _twins(a: list[str], b: list[str]) -> bool:
     )
 
 
+_FLOATS = frozenset(
+    {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+)
+
+
+def _weights(model: onnx.ModelProto, tree: TracedTree) -> dict[str, str | None]:
+    """Initializers that are weights (floating point, more than one element) -> the module
+    holding the parameter they are named after (None when unknown or tied)."""
+    prefix = WRAPPER_ATTRIBUTE + "." if tree.wrapped else ""
+    out: dict[str, str | None] = {}
+    for t in model.graph.initializer:
+        size = 1
+        for d in t.dims:
+            size *= d
+        if t.data_type in _FLOATS and size > 1:
+            name = t.name[len(prefix) :] if t.name.startswith(prefix) else None
+            out[t.name] = tree.index.param_owner.get(name) if name is not None else None
+    return out
+
+
 def _unshare(
+    refs: list[NodeRef],
     paths: list[str | None],
     how: list[Source],
-    consumers: list[list[int]],
-    producers: list[list[int]],
+    links: tuple[list[list[int]], list[list[int]]],
+    weights: dict[str, str | None],
     index: ModuleIndex,
 ) -> None:
     """Re-home nodes an optimizer merged across repeated modules (dynamo's CSE keeps the first
-    instance's record): a node recorded in ``layer.0.x`` that reads nothing computed inside it and
-    feeds its twin ``layer.1.x`` belongs to their lowest common module, and counts as inherited."""
+    instance's record): a node recorded in ``layer.0.x`` that feeds its twin ``layer.1.x`` belongs
+    to their lowest common module, and counts as inherited, when neither it nor what it reads
+    inside ``layer.0.x`` reads a weight of ``layer.0.x``'s own (a merged computation is one both
+    layers would make: DeBERTa's slices of the encoder's relative embeddings), or only weights
+    each twin holds alike (ESM's rotary ``inv_freq``, deduplicated by the exporter); those of its
+    inputs that feed nothing else inside ``layer.0.x`` move with it. A real computation one layer
+    hands the next (T5's position bias, from block 0's own embedding) stays."""
+    consumers, producers = links
+    tensors = _tensors(index.model)
     for i, path in enumerate(paths):
         if how[i] != "scope" or not path:
             continue
-        if any((p := paths[j]) is not None and within(p, path) for j in producers[i]):
-            continue
         used_by = [p for j in consumers[i] if (p := paths[j]) is not None]
         parts = path.split(".")
-        if any(_twins(parts, p.split(".")[: len(parts)]) for p in used_by):
-            paths[i], how[i] = index.lowest_common([*used_by, path]), "inherited"
+        twins = [p for p in used_by if _twins(parts, p.split(".")[: len(parts)])]
+        if not twins:
+            continue
+        inside = _upstream_inside(i, path, paths, how, producers)
+        read = [v for j in (i, *inside) for v in refs[j].node.input if v in weights]
+        if any(
+            (weights[v] is None or within(weights[v] or "", path))
+            and not _alike_in_twins(v, path, twins, tensors)
+            for v in read
+        ):
+            continue
+        target = index.lowest_common([*used_by, path])
+        paths[i], how[i] = target, "inherited"
+        for j in sorted(inside, reverse=True):  # consumers first: a feeder follows what it feeds
+            if all((p := paths[k]) is None or not within(p, path) for k in consumers[j]):
+                paths[j], how[j] = target, "inherited"
+
+
+def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers of ``model`` by name."""
+    return dict(model.named_parameters()) | dict(model.named_buffers())
+
+
+def _alike_in_twins(initializer: str, path: str, twins: list[str], tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether the weight ``initializer`` (of the module at ``path`` or below) has an equal
+    counterpart at the same place in each twin of ``path`` (``layer.1...inv_freq``)."""
+    prefix = WRAPPER_ATTRIBUTE + "."
+    name = initializer[len(prefix) :] if initializer not in tensors else initializer
+    mine = tensors.get(name)
+    if mine is None or not name.startswith(path + "."):
+        return False
+    depth, rest = len(path.split(".")), name[len(path) :]
+    for twin in {".".join(t.split(".")[:depth]) for t in twins}:
+        other = tensors.get(twin + rest)
+        if other is None or other.shape != mine.shape or not torch.equal(other, mine):
+            return False
+    return True
+
+
+def _upstream_inside(
+    i: int, path: str, paths: list[str | None], how: list[Source], producers: list[list[int]]
+) -> set[int]:
+    """Nodes recorded in ``path`` that node ``i`` reads, directly or through each other or through
+    nodes without a record (a ``Cast`` the exporter added)."""
+    found: set[int] = set()
+    seen: set[int] = set()
+    stack = list(producers[i])
+    while stack:
+        j = stack.pop()
+        if j in seen:
+            continue
+        seen.add(j)
+        here = paths[j]
+        if here is None:
+            stack.extend(producers[j])
+        elif how[j] == "scope" and within(here, path):
+            found.add(j)
+            stack.extend(producers[j])
+    return found
 
 
 def _fill(order: list[int], links: list[list[int]], paths: list[str | None], index: ModuleIndex) -> bool:
@@ -145,20 +260,26 @@ def _fill(order: list[int], links: list[list[int]], paths: list[str | None], ind
 
 
 def _write(refs: list[NodeRef], paths: list[str], how: list[Source], index: ModuleIndex) -> None:
-    ours = set(TAG_KEYS)
     for ref, path, source in zip(refs, paths, how, strict=True):
         info = index.info[path]
-        props = ref.node.metadata_props
-        if any(p.key in ours for p in props):
-            kept = [(p.key, p.value) for p in props if p.key not in ours]
-            del props[:]
-            for key, value in kept:
-                props.add(key=key, value=value)
-        props.add(key=KEY_MODULE, value=path)
-        props.add(key=KEY_CLASS, value=info.class_name)
-        props.add(key=KEY_TAG, value=info.tag)
-        props.add(key=KEY_SOURCE, value=source)
-        props.add(key=KEY_NAMESPACE, value=info.namespace)
+        write_tags(ref.node, path, info.class_name, info.tag, info.namespace, source)
+
+
+def write_tags(
+    node: onnx.NodeProto, path: str, class_name: str, tag: str, namespace: str, source: str
+) -> None:
+    """Set the five tag entries of ``node`` (replacing any it had), other metadata kept."""
+    props = node.metadata_props
+    if any(p.key in TAG_KEYS for p in props):
+        kept = [(p.key, p.value) for p in props if p.key not in TAG_KEYS]
+        del props[:]
+        for key, value in kept:
+            props.add(key=key, value=value)
+    props.add(key=KEY_MODULE, value=path)
+    props.add(key=KEY_CLASS, value=class_name)
+    props.add(key=KEY_TAG, value=tag)
+    props.add(key=KEY_SOURCE, value=source)
+    props.add(key=KEY_NAMESPACE, value=namespace)
 
 
 def _report(
