@@ -19,9 +19,16 @@ def _spec(tmp_path, exporter: str = "modelexport", **kwargs) -> CellSpec:
     return CellSpec(case, "test", str(tmp_path))
 
 
+@pytest.fixture(scope="module")
+def bert_cell(runner, tmp_path_factory):
+    """bert's TorchScript cell, run once: its row and its work directory."""
+    work = tmp_path_factory.mktemp("bert-cell")
+    return runner.run(_spec(work)), work
+
+
 @pytest.mark.slow
-def test_a_real_cell_exports_once_and_records_every_check(runner, tmp_path):
-    row = runner.run(_spec(tmp_path))
+def test_a_real_cell_exports_once_and_records_every_check(bert_cell):
+    row, tmp_path = bert_cell
     assert row.status() == "pass", row.failure()
     assert row.export.ok and row.export.seconds > 0
     assert row.files.ok and row.onnx_bytes == (tmp_path / row.case_id / "model.onnx").stat().st_size
@@ -32,6 +39,9 @@ def test_a_real_cell_exports_once_and_records_every_check(runner, tmp_path):
         and (row.optimum_parity.atol, row.optimum_parity.rtol) == (1e-4, 1e-4)
     )
     assert row.hierarchy and row.hierarchy["nodes_total"] > 0
+    tags = row.records["tags"]  # the tag checks of our export, on the model as the exporter loads it
+    assert tags["ok"] is True and tags["nodes"] == row.hierarchy["nodes_total"] and tags["files"] == 1
+    assert tags["sibling_groups"] == 1 and "first_divergence" not in row.records
     assert row.versions["torch"].startswith("2.13.0") and row.machine["cpu_count"]
 
 
@@ -39,14 +49,23 @@ def test_a_real_cell_exports_once_and_records_every_check(runner, tmp_path):
 def test_optimum_exporter_cell_gets_the_same_checks(runner, tmp_path):
     row = runner.run(_spec(tmp_path, "optimum"))
     assert (row.case_id, row.status()) == ("bert-text-classification-optimum", "pass"), row.failure()
-    assert row.files.ok and row.hierarchy is None
+    assert row.files.ok and row.hierarchy is None and row.records == {}  # no tags to check
     assert row.optimum_parity.max_abs_diff["logits"] < 1e-4
 
 
 @pytest.mark.slow
-def test_a_difference_beyond_tolerance_is_a_recorded_ort_parity_failure(runner, tmp_path):
-    row = runner.run(_spec(tmp_path, atol=0.0, rtol=0.0))
+def test_a_difference_beyond_tolerance_is_a_recorded_ort_parity_failure(runner, bert_cell, tmp_path):
+    other = bert_cell[1] / bert_cell[0].case_id  # another export of the model, as dynamo's cell gets
+    spec = _spec(tmp_path, atol=0.0, rtol=0.0)
+    row = runner.run(CellSpec(spec.case, spec.env, spec.workdir, other_export=str(other)))
     assert row.export.ok and row.status() == "fail"
     stage, message = row.failure()
     assert stage == "ort parity" and "'logits' max|Δ|" in message and "> atol 0" in message
     assert row.ort_parity.max_abs_diff["logits"] > 0
+    # At atol = rtol = 0 some module's own nodes differ: the row names the first, found by the diff.
+    divergence = row.records["first_divergence"]
+    assert divergence["module"].startswith("bert.") and divergence["file"] == "model.onnx"
+    assert divergence["local_max_abs"] > 0 and row.records["tags"]["ok"] is True
+    # Given the other export, the tag checks compare where both put the weight ops (here: the same).
+    assert row.records["tags"]["agreement"] == 1.0 and row.records["tags"]["agreement_matched"] >= 15
+    assert "agreement" not in bert_cell[0].records["tags"]

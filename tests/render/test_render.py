@@ -1,8 +1,10 @@
 """The results schema, merging, and the pure renderers, against golden files.
 
-The fixture rows are hand-written JSONL under ``tests/golden/render/input/``: two environments,
-both exporters, failures at each stage, a timeout, a stale row a later run replaced, and an env
-(transformers-latest) where Optimum cannot be imported. To accept a deliberate rendering change,
+The fixture rows are hand-written JSONL under ``tests/golden/render/input/`` (schema version 1, read
+as version 2): two environments, both exporters, failures at each stage, a timeout, a stale row a
+later run replaced, and an env (transformers-latest) where Optimum cannot be imported. A
+hand-written record (``expected/optimum-latest.txt``) has each kind of difference once;
+transformers-latest has no record. To accept a deliberate rendering change,
 regenerate the golden outputs and review the diff::
 
     UPDATE_GOLDEN=1 pytest tests/render/test_render.py
@@ -21,6 +23,8 @@ from modelexport.errors import UserInputError
 from modelexport.render import (
     SCHEMA_VERSION,
     ExportOutcome,
+    FilesCheck,
+    LoadCheck,
     ParityCheck,
     ResultsSchemaError,
     Row,
@@ -31,9 +35,11 @@ from modelexport.render import (
     render_json,
     render_markdown,
 )
+from modelexport.render.expected import read_records
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "render"
 INPUT = GOLDEN / "input"
+EXPECTED = GOLDEN / "expected"
 RENDERERS = {"RESULTS.md": render_markdown, "results.json": render_json, "index.html": render_html}
 
 EXPECTED_STATUS = {
@@ -52,9 +58,14 @@ EXPECTED_STATUS = {
 }
 
 
+def _load():
+    results = load_results([INPUT])
+    return results.with_expected(read_records(EXPECTED, results.envs()))
+
+
 @pytest.fixture
 def results():
-    return load_results([INPUT])
+    return _load()
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
@@ -69,7 +80,7 @@ def test_rendering_matches_golden_file(results, name):
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_renderers_are_pure(results, name):
     before = [row.to_dict() for row in results.rows]
-    assert RENDERERS[name](results) == RENDERERS[name](load_results([INPUT]))
+    assert RENDERERS[name](results) == RENDERERS[name](_load())
     assert [row.to_dict() for row in results.rows] == before
 
 
@@ -98,30 +109,59 @@ def test_row_round_trips_through_dict(results):
         assert Row.from_dict(json.loads(json.dumps(row.to_dict()))) == row
 
 
-def test_rows_in_results_json_read_back_as_rows(results):
+def test_results_json_lists_every_failure_with_stage_cause_and_record(results):
     document = json.loads(render_json(results))
-    assert document["schema_version"] == SCHEMA_VERSION
-    assert [Row.from_dict(r) for r in document["rows"]] == results.rows
-    assert [r["status"] for r in document["rows"]] == [r.status() for r in results.rows]
+    failures = {(f["env"], f["cell"]): f for f in document["failures"]}
+    failing = {row.key: row for row in results.rows if row.status() == "fail"}
+    assert set(failures) == set(failing)
+    for key, row in failing.items():
+        assert (failures[key]["stage"], failures[key]["cause"]) == row.failure()
+    assert failures[("optimum-latest", "vit-image-classification-dynamo")]["record"] == "regression"
+    assert "record" not in failures[("transformers-latest", "vit-image-classification-dynamo")]
 
 
-def test_results_json_names_environments_with_versions_machine_commit_and_time(results):
-    document = json.loads(render_json(results))
-    envs = {env["name"]: env for env in document["environments"]}
-    assert set(envs) == {"optimum-latest", "transformers-latest"}
-    assert envs["transformers-latest"]["versions"]["transformers"] == "5.23.0"
-    assert "import fails" in envs["transformers-latest"]["versions"]["optimum"]
-    assert envs["transformers-latest"]["optimum_available"] is False
-    assert envs["optimum-latest"]["machine"]["cpu_count"] == 2
-    assert document["commits"] == ["0123456789abcdef0123456789abcdef01234567"]
-    assert document["generated_utc"] == "2026-11-24T11:00:30Z"
-    assert document["summary"] == {"cells": 12, "pass": 4, "ort-only": 2, "fail": 5, "n/a": 1}
+def test_results_json_names_the_cells_that_differ_from_the_record(results):
+    record = json.loads(render_json(results))["record"]
+    assert record["envs"] == ["optimum-latest"]
+    assert {(c["cell"], c["verdict"]) for c in record["changes"]} == {
+        ("bert-text-classification-torchscript", "new pass"),
+        ("clip-zero-shot-image-classification-torchscript", "unrecorded"),
+        ("vit-image-classification-dynamo", "regression"),
+        ("vit-image-classification-optimum", "changed"),
+    }
 
 
 def test_other_schema_version_is_refused(results):
     data = {**results.rows[0].to_dict(), "schema_version": SCHEMA_VERSION + 1}
     with pytest.raises(ResultsSchemaError, match="schema_version"):
         Row.from_dict(data)
+
+
+def test_a_version_1_row_reads_as_a_version_2_row_without_seconds_or_records(results):
+    first = json.loads((INPUT / "optimum-latest.jsonl").read_text().splitlines()[1])
+    assert first["schema_version"] == 1 and "records" not in first
+    row = Row.from_dict(first)
+    assert (row.schema_version, row.seconds, row.records) == (2, None, {})
+    assert row.to_dict()["schema_version"] == 2
+
+
+def test_a_record_that_says_not_ok_fails_the_cell_at_a_stage_of_its_name():
+    row = _row(
+        "m",
+        "t",
+        "torchscript",
+        export=ExportOutcome(ok=True),
+        files=FilesCheck(ok=True),
+        ort_parity=ParityCheck(ok=True, max_abs_diff={"y": 0.0}),
+        optimum_load=LoadCheck(ok=True),
+        optimum_parity=ParityCheck(ok=True, max_abs_diff={"y": 0.0}),
+    )
+    assert row.status() == "pass"
+    row.records = {"divergence": {"first_module": "encoder.layer.1"}, "tags": {"ok": True}}
+    assert row.status() == "pass", "a record without ok: false is information"
+    row.records["tags"] = {"ok": False, "error": "3 nodes untagged"}
+    assert (row.status(), row.failure()) == ("fail", ("tags", "3 nodes untagged"))
+    assert Row.from_dict(json.loads(json.dumps(row.to_dict()))) == row
 
 
 def test_malformed_line_names_file_and_line(tmp_path, results):
@@ -138,13 +178,42 @@ def test_row_missing_a_field_is_refused(results):
         Row.from_dict(data)
 
 
-def test_markdown_has_one_matrix_row_per_model_task_and_one_column_per_env_and_column(results):
+def test_markdown_has_a_table_per_env_with_a_row_per_model_task_and_a_column_per_column(results):
     text = render_markdown(results)
-    matrix = text.split("## Matrix")[1].split("##")[0].strip().splitlines()
-    assert len(matrix) == 2 + 3  # header, rule, bert/clip/vit
-    assert matrix[0].count("<br>") == 2 * 4  # 2 envs × (torchscript, dynamo, auto, optimum)
-    vit = next(line for line in matrix if line.startswith("| vit |"))
-    assert "❌ export" in vit and "❌ optimum parity 3.2e-03" in vit and "🔷 9.5e-07" in vit
+    matrix = text.split("## Matrix")[1].split("## Environments")[0]
+    tables = matrix.split("### ")[1:]
+    assert [t.splitlines()[0] for t in tables] == ["optimum-latest", "transformers-latest"]
+    lines = [line for line in tables[0].splitlines() if line.startswith("|")]
+    assert lines[0] == "| model | task | torchscript | dynamo | auto | optimum |"
+    assert len(lines) == 2 + 3  # header, rule, bert/clip/vit
+    vit = next(line for line in lines if line.startswith("| vit |"))
+    assert "❌ export 🔻" in vit and "❌ optimum parity 3.2e-03 🔄" in vit and "✅ 1.1e-06 |" in vit
+
+
+def test_markdown_marks_each_difference_from_the_record_and_lists_it(results):
+    text = render_markdown(results)
+    assert (
+        "Against the record (matrix/expected/, 1 env): 3 of 7 cells as recorded; 1 regression, 1 new pass, "
+        "1 changed, 1 not in the record." in text
+    )
+    changes = text.split("## Against the record")[1].split("## Matrix")[0]
+    assert (
+        "🔻 regression · `optimum-latest` · `vit-image-classification-dynamo` — was pass; now fails at export"
+        in changes
+    )
+    assert (
+        "🔺 new pass · `optimum-latest` · `bert-text-classification-torchscript` — was fail at export"
+        in changes
+    )
+    assert "🆕 unrecorded · `optimum-latest` · `clip-zero-shot-image-classification-torchscript`" in changes
+    failures = text.split("## Failures")[1]
+    assert "**ort parity**: max|Δ| beyond tolerance: logits 2.10e-03\n" in failures  # no record: no label
+    assert "data-dependent branch 🔻 *(regression)*" in failures
+
+
+def test_markdown_without_a_record_has_no_marks_or_record_section():
+    text = render_markdown(load_results([INPUT]))
+    assert "Against the record" not in text and "🔻" not in text and "🔺" not in text
 
 
 def test_auto_is_torchscripts_cell_where_it_exported_and_matched_else_dynamos(results):
@@ -172,7 +241,7 @@ def test_markdown_lists_the_error_behind_every_failure(results):
         if row.status() == "fail":
             stage, message = row.failure()
             assert f"`{row.case_id}` — **{stage}**: {message}" in failures
-    assert "`transformers-latest` · Optimum cannot be imported: ImportError" in failures
+    assert "`transformers-latest` · Optimum does not run these cells: ImportError" in failures
     assert "stale failure" not in failures
 
 
@@ -226,20 +295,81 @@ def test_an_export_failure_is_listed_without_the_source_path_the_row_already_nam
 def test_html_is_self_contained(results):
     page = render_html(results)
     assert not re.search(r"https?://|<link\b|\bsrc=|@import|url\(", page)
-    assert page.count("<script>") == 1 and "function apply()" in page
+    assert page.count("<script>") == 1 and "function draw()" in page
+    assert page.count('<script type="application/json" id="matrix-data">') == 1
 
 
-def test_html_has_a_row_per_cell_with_its_status_class(results):
+def _page_data(page: str) -> dict:
+    return json.loads(page.split('id="matrix-data">')[1].split("</script>")[0].replace("<\\/", "</"))
+
+
+def test_html_carries_every_cell_once_with_its_status_and_the_derived_auto_cells(results):
+    data = _page_data(render_html(results))
+    own = [c for c in data["cells"] if "a" not in c]
+    statuses = sorted(data["statuses"][c["s"]] for c in own)
+    assert statuses == sorted(EXPECTED_STATUS.values())
+    autos = [c for c in data["cells"] if "a" in c]
+    assert (
+        len(autos) == 5
+    )  # auto where a backend cell exists: bert, clip, vit in one env, bert, vit in the other
+    for auto in autos:
+        row, env, _ = auto["i"]
+        model, task = data["rows"][row]
+        chosen = results.cell(data["envs"][env]["name"], model, task, "auto")
+        source = data["cells"][auto["a"]]
+        assert data["columns"][source["i"][2]] == chosen.column
+
+
+def test_html_cell_data_has_the_error_versions_commit_seconds_and_record(results):
+    data = _page_data(render_html(results))
+    env = {e["name"]: n for n, e in enumerate(data["envs"])}
+    columns = data["columns"]
+
+    def cell(env_name, model, column):
+        row = next(n for n, (m, _) in enumerate(data["rows"]) if m == model)
+        return next(c for c in data["cells"] if c["i"] == [row, env[env_name], columns.index(column)])
+
+    vit = cell("optimum-latest", "vit", "dynamo")
+    assert data["strings"][vit["g"]] == "export" and "data-dependent branch" in data["strings"][vit["m"]]
+    assert data["verdicts"][vit["v"]] == "regression" and data["strings"][vit["x"]] == "pass"
+    assert data["envs"][env["optimum-latest"]]["versions"]["transformers"] == "4.57.6"
+    assert data["envs"][env["optimum-latest"]]["commit"] == "0123456789abcdef0123456789abcdef01234567"
+    bert = cell("optimum-latest", "bert", "torchscript")
+    assert (
+        bert["t"] == 1.25 and bert["b"] == 412345 and [data["strings"][n] for n, _ in bert["o"]] == ["logits"]
+    )
+    assert "v" in bert and data["verdicts"][bert["v"]] == "new pass"
+    assert "v" not in cell("optimum-latest", "bert", "dynamo")  # as recorded
+    assert data["envs"][env["transformers-latest"]]["record"] is False
+
+
+def test_html_lists_failures_with_a_link_to_their_cell(results):
     page = render_html(results)
-    cells = page.split('<table id="cells"')[1].split("</table>")[0]
-    statuses = re.findall(r'<tr data-status="([^"]+)"', cells)
-    assert sorted(statuses) == sorted(EXPECTED_STATUS.values())
-    assert cells.count('class="s-fail"') == 5 and cells.count('class="s-ort"') == 2
+    data = _page_data(page)
+    items = re.findall(r'<li data-cell="(\d+)" data-env="([^"]+)"', page)
+    assert len(items) == 5
+    for index, env in items:
+        assert data["envs"][data["cells"][int(index)]["i"][1]]["name"] == env
+        assert data["statuses"][data["cells"][int(index)]["s"]] == "fail"
+
+
+def test_html_escapes_text_and_keeps_the_data_script_closed():
+    row = _row(
+        "m",
+        "t",
+        "torchscript",
+        env="e",
+        export=ExportOutcome(False, "CaptureError", "</script><script>alert(1)</script> <b>"),
+    )
+    page = render_html(merge([row]))
+    assert "alert(1)</script>" not in page and "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+    data = page.split('id="matrix-data">')[1].split("</script>")[0]
+    assert "<" not in data, "the data holds no '<', so nothing in it can close or open a tag"
+    assert _page_data(page)["strings"][1].startswith("CaptureError: </script>")
 
 
 def test_cli_render_writes_the_three_files(tmp_path):
-    written = cli_render(INPUT, tmp_path / "out")
-    assert sorted(p.name for p in written) == sorted(RENDERERS)
+    written = cli_render(INPUT, tmp_path / "out", EXPECTED).written
     assert (tmp_path / "out" / "RESULTS.md").read_text() == (GOLDEN / "RESULTS.md").read_text()
     assert not list((tmp_path / "out").glob(".*.tmp"))
     assert all(p.stat().st_mode & 0o044 == 0o044 for p in written), "published files must be readable"
@@ -272,12 +402,14 @@ def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs
 
     git("init", "-q")
     (tmp_path / "matrix" / "results").mkdir(parents=True)
+    (tmp_path / "matrix" / "expected").mkdir(parents=True)
     files = [
         "src.py",
         "matrix/RESULTS.md",
         "matrix/results.json",
         "matrix/index.html",
         "matrix/results/e.jsonl",
+        "matrix/expected/e.txt",
     ]
     for name in files:
         (tmp_path / name).write_text("v1\n")

@@ -1,4 +1,5 @@
-"""One matrix cell, in-process: build the zoo model, export it once, run every check, return a Row.
+"""One matrix cell, in-process: build the zoo model, export it once, run every check (and the tag
+checks of our export, the first divergent module of a parity failure: ``cell_records``), return a Row.
 
 ``python -m modelexport.matrix.cell bert text-classification --backend dynamo`` runs a single cell
 and prints its row, for debugging; the matrix runs cells through :mod:`modelexport.matrix.isolate`.
@@ -21,6 +22,7 @@ from ..render.schema import ExportOutcome, LoadCheck, Row, first_line
 from ..tasks import get_task
 from ..verify import DEFAULT_ATOL
 from .cases import Case
+from .cell_records import add_records
 from .checks import onnx_bytes, probe_import, run_checks
 from .environment import current_commit, machine_info, package_versions, utc_now
 from .generative_checks import run_generative_checks
@@ -37,6 +39,9 @@ class CellSpec:
     workdir: str
     commit: str | None = None
     threads: int = 1
+    # The other backend's export of the same model and task, when its cell exported it in this run:
+    # the tag checks then compare where both put the weight-carrying ops.
+    other_export: str | None = None
 
     @property
     def case_id(self) -> str:
@@ -153,6 +158,11 @@ def run_cell(spec: CellSpec) -> Row:
     row.files, row.ort_parity = checks[0], checks[1]
     if optimum:
         row.optimum_load, row.optimum_parity = checks[2], checks[3]
+        # Not run, with a reason: Optimum has no class for these files (an encoder-decoder's base
+        # model with its cache); the cell is judged on ONNX Runtime alone, like an env without Optimum.
+        row.optimum_available = not (row.optimum_load.ok is None and row.optimum_load.error)
+    other = Path(spec.other_export) if spec.other_export else None
+    add_records(row, out, source, case.atol, case.rtol, other)
     row.utc = utc_now()
     return row
 

@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,32 +17,47 @@ from ..render.schema import VERSION_KEYS, first_line
 _DISTRIBUTIONS = {key: key for key in VERSION_KEYS if key != "python"}
 
 
-def package_versions(import_errors: dict[str, str] | None = None) -> dict[str, str]:
-    """Installed version per key, ``not installed``, or the version and why it fails to import."""
+@lru_cache(maxsize=1)
+def _installed() -> tuple[tuple[str, str], ...]:
+    """Read once per process (the matrix's fork server reads it before forking any cell)."""
     versions = {"python": platform.python_version()}
     for key, dist in _DISTRIBUTIONS.items():
         try:
             versions[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[key] = "not installed"
+    return tuple(versions.items())
+
+
+def package_versions(import_errors: dict[str, str] | None = None) -> dict[str, str]:
+    """Installed version per key, ``not installed``, or the version and why it fails to import."""
+    versions = dict(_installed())
     for key, error in (import_errors or {}).items():
         if versions.get(key, "not installed") != "not installed":
             versions[key] = f"{versions[key]} (import fails: {first_line(error, 160)})"
     return versions
 
 
+@lru_cache(maxsize=1)
+def _machine() -> tuple[tuple[str, Any], ...]:
+    # platform.processor() runs `uname -p`: once per process, not once per cell.
+    return (
+        ("platform", f"{platform.system()} {platform.machine()}"),
+        ("cpu_count", os.cpu_count()),
+        ("processor", platform.processor() or platform.machine()),
+    )
+
+
 def machine_info() -> dict[str, Any]:
     """The machine in a few stable words."""
-    return {
-        "platform": f"{platform.system()} {platform.machine()}",
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-    }
+    return dict(_machine())
 
 
-# What a matrix run writes into the checkout, relative to its top: results and the rendered files.
+# What a matrix run writes into the checkout, relative to its top: results, the rendered files, and
+# the expectations record (which decides no cell's outcome, only how a run judges it).
 MATRIX_OUTPUTS = (
     "matrix/results",
+    "matrix/expected",
     "matrix/RESULTS.md",
     "matrix/results.json",
     "matrix/index.html",

@@ -1,20 +1,44 @@
-"""RESULTS.md: the matrix as a Markdown table (model × task by env × backend), legend and failures."""
+"""RESULTS.md: the matrix as Markdown: summary, what differs from the expectations record, one table
+per env (model × task by column), environments and failures with their causes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .expected import Verdict
+from .records import record_summary, tag_state
 from .results import Results
-from .schema import VERSION_KEYS, Row, Status
+from .schema import BACKENDS, FIRST_DIVERGENCE, TAGS, VERSION_KEYS, Row, Status
 
 MARKS: dict[Status, str] = {"pass": "✅", "ort-only": "🔷", "fail": "❌", "n/a": "➖"}
 MEANINGS: dict[Status, str] = {
     "pass": "exported; ONNX Runtime matches PyTorch; `ORTModelFor<Task>` loads it and matches PyTorch "
     "at atol = rtol = 1e-4",
-    "ort-only": "exported and ONNX Runtime matches PyTorch; Optimum cannot be imported in this env, "
-    "so its load and run were not checked",
+    "ort-only": "exported and ONNX Runtime matches PyTorch; Optimum cannot be imported in this env "
+    "(or has no class for these files), so its load and run were not checked",
     "fail": "a check failed; the stage is named and the error is listed under Failures",
     "n/a": "the exporter itself cannot be imported in this env (Optimum's, where optimum fails to import)",
+}
+
+
+# How a cell that differs from its record is marked (after its status mark).
+VERDICT_MARKS: dict[Verdict, str] = {
+    "regression": "🔻",
+    "new pass": "🔺",
+    "changed": "🔄",
+    "unrecorded": "🆕",
+}
+VERDICT_LABELS: dict[Verdict, tuple[str, str]] = {  # one, several
+    "regression": ("regression", "regressions"),
+    "new pass": ("new pass", "new passes"),
+    "changed": ("changed", "changed"),
+    "unrecorded": ("not in the record", "not in the record"),
+}
+VERDICT_MEANINGS: dict[Verdict, str] = {
+    "regression": "regression: the record expects this cell to pass",
+    "new pass": "new pass: the record expects this cell to fail",
+    "changed": "changed: another status, or a failure at another stage, than the record's",
+    "unrecorded": "not in the record (a new cell)",
 }
 
 
@@ -36,6 +60,28 @@ def cell_text(row: Row | None, marks: Mapping[Status, str] = MARKS) -> str:
     if status == "n/a":
         return marks[status]
     return f"{marks[status]} {fmt_diff(row.worst_diff())}".strip()
+
+
+def marked_text(results: Results, row: Row | None) -> str:
+    """:func:`cell_text` with the cell's mark against the record, if it differs from it."""
+    text = cell_text(row)
+    kind = results.verdict(row) if row is not None else None
+    return f"{text} {VERDICT_MARKS[kind]}" if kind in VERDICT_MARKS else text
+
+
+def record_line(results: Results) -> str | None:
+    """``Against the record: ...`` in one sentence, or ``None`` when no env has a record."""
+    if not results.expected:
+        return None
+    compared = [r for r in results.rows if r.env in results.expected]
+    counts = {kind: 0 for kind in VERDICT_MARKS}
+    for _, kind in results.changes():
+        counts[kind] += 1
+    same = len(compared) - sum(counts.values())
+    parts = ", ".join(f"{n} {VERDICT_LABELS[k][n != 1]}" for k, n in counts.items())
+    envs = len(results.expected)
+    where = f"matrix/expected/, {envs} env{'s' if envs != 1 else ''}"
+    return f"Against the record ({where}): {same} of {len(compared)} cells as recorded; {parts}."
 
 
 def short_commit(commit: str | None) -> str:
@@ -87,14 +133,57 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
     return lines
 
 
+def tags_text(results: Results, env: str, model: str, task: str) -> str:
+    """The tag checks of a model × task row's exports by each backend: ✅ when every one passed,
+    else the backends whose checks failed (❌) or could not run (❔); blank without a record."""
+    states = {b: tag_state(results.cell(env, model, task, b)) for b in BACKENDS}
+    states = {b: s for b, s in states.items() if s != ""}
+    if not states:
+        return ""
+    failed = [b for b, s in states.items() if s is False]
+    unknown = [b for b, s in states.items() if s is None]
+    parts = ([f"❌ {' '.join(failed)}"] if failed else []) + ([f"❔ {' '.join(unknown)}"] if unknown else [])
+    return " ".join(parts) or "✅"
+
+
+TAGS_NOTE = (
+    " The `tags` column sums up the tag checks of each backend's export (✅ every one passed; "
+    "❌ / ❔ the backends whose checks failed / could not run); a cell's own are in index.html."
+)
+
+
+def _has_tags(results: Results, env: str) -> bool:
+    return any(TAGS in r.records for r in results.rows if r.env == env)
+
+
 def _matrix(results: Results) -> list[str]:
-    envs, columns = results.envs(), results.columns()
-    header = ["model", "task"] + [f"{env}<br>{col}" for env in envs for col in columns]
-    body = [
-        [model, task] + [cell_text(results.cell(env, model, task, col)) for env in envs for col in columns]
-        for model, task in results.model_tasks()
-    ]
-    return _table(header, body)
+    columns = results.columns()
+    lines: list[str] = []
+    for env in results.envs():
+        tags = _has_tags(results, env)
+        body = [
+            [
+                model,
+                task,
+                *(marked_text(results, results.cell(env, model, task, c)) for c in columns),
+                *([tags_text(results, env, model, task)] if tags else []),
+            ]
+            for model, task in results.model_tasks()
+        ]
+        header = ["model", "task", *columns, *(["tags"] if tags else [])]
+        lines += [f"### {env}", "", *_table(header, body), ""]
+    return lines
+
+
+def _changes(results: Results) -> list[str]:
+    lines = []
+    for row, kind in results.changes():
+        expected = results.expected[row.env].get(row.case_id)
+        failure = row.failure() if row.status() == "fail" else None
+        now = f"fails at {failure[0]}: {failure[1]}" if failure else row.status()
+        was = expected.describe() if expected else "not recorded"
+        lines.append(f"- {VERDICT_MARKS[kind]} {kind} · `{row.env}` · `{row.case_id}` — was {was}; now {now}")
+    return lines or ["Every cell is as recorded."]
 
 
 def _environments(results: Results) -> list[str]:
@@ -113,31 +202,50 @@ def _failures(results: Results) -> list[str]:
         failure = row.failure() if row.status() == "fail" else None
         if failure:
             stage, message = failure
-            lines.append(f"- `{row.env}` · `{row.case_id}` — **{stage}**: {message}")
+            kind = results.verdict(row)
+            if kind is None:
+                label = ""
+            elif kind == "expected":
+                label = " *(known)*"
+            else:
+                label = f" {VERDICT_MARKS[kind]} *({kind})*"
+            lines.append(f"- `{row.env}` · `{row.case_id}` — **{stage}**: {message}{label}")
+            if FIRST_DIVERGENCE in row.records:
+                found = record_summary(FIRST_DIVERGENCE, row.records[FIRST_DIVERGENCE])
+                lines.append(f"  - first divergent module: {found}")
     unavailable = {(r.env, r.optimum_load.error or "") for r in results.rows if not r.optimum_available}
     for env, error in sorted(unavailable):
-        lines.append(f"- `{env}` · Optimum cannot be imported: {error}")
+        lines.append(f"- `{env}` · Optimum does not run these cells: {error}")
     return lines or ["None."]
+
+
+def _legend(with_record: bool) -> list[str]:
+    body = [[MARKS[s] + " " + s, MEANINGS[s]] for s in MARKS]
+    body += [[VERDICT_MARKS[k], VERDICT_MEANINGS[k]] for k in VERDICT_MARKS if with_record]
+    return _table(["mark", "meaning"], body)
 
 
 def render_markdown(results: Results) -> str:
     """The whole of RESULTS.md; a pure function of ``results``."""
-    legend = _table(["mark", "meaning"], [[MARKS[s] + " " + s, MEANINGS[s]] for s in MARKS])
+    record = record_line(results)
     lines = [
         "# Compatibility matrix",
         "",
         f"**{summary_line(results)}**",
         "",
+        *([record, ""] if record else []),
         "Each cell: one model × task exported by one backend (`torchscript`, `dynamo`: modelexport, "
         "and `auto`, derived from those two; "
         "`optimum`: Optimum's own `main_export`, for comparison) in one environment, then loaded and "
         "compared with PyTorch at a new input shape. The number is the largest max|Δ| over outputs "
-        "(Optimum-run where Optimum ran, plain ONNX Runtime otherwise). A blank cell was not run.",
+        "(Optimum-run where Optimum ran, plain ONNX Runtime otherwise). A blank cell was not run. "
+        "[index.html](index.html) shows the same cells with pickers, search and each cell's details."
+        + (TAGS_NOTE if any(TAGS in r.records for r in results.rows) else ""),
         f"Newest row: {results.generated_utc() or 'none'} (UTC).",
         "",
         "## Legend",
         "",
-        *legend,
+        *_legend(record is not None),
         "",
         "## Summary",
         "",
@@ -145,10 +253,10 @@ def render_markdown(results: Results) -> str:
         "",
         *_table(*summary_table(results)),
         "",
+        *(["## Against the record", "", *_changes(results), ""] if record else []),
         "## Matrix",
         "",
         *_matrix(results),
-        "",
         "## Environments",
         "",
         *_environments(results),

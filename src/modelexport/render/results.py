@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..common import AUTO, AUTO_ORDER, first_working
-from .schema import BACKENDS, EXPORTERS, STATUSES, ResultsSchemaError, Row, Status
+from .compact import read_rows
+from .expected import Expectation, Verdict, is_mismatch, verdict
+from .schema import BACKENDS, EXPORTERS, STATUSES, Row, Status
 
 # A derived column: what ``exporter="auto"`` (the default) gives, from the backends' cells.
 AUTO_COLUMN = AUTO
@@ -44,6 +45,8 @@ class Results:
     """All rows of a matrix, one per (env, case_id), in a stable order."""
 
     rows: list[Row] = field(default_factory=list)
+    # env -> cell -> its recorded expectation (:mod:`.expected`); envs without a record are absent.
+    expected: dict[str, dict[str, Expectation]] = field(default_factory=dict)
     _by_cell: dict[tuple[str, str, str, str], Row] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,6 +110,24 @@ class Results:
         """The time of the newest row: the render stays a pure function of its input."""
         return max((row.utc for row in self.rows), default="")
 
+    def verdict(self, row: Row) -> Verdict | None:
+        """How ``row`` compares with its env's record; ``None`` when the env has no record."""
+        record = self.expected.get(row.env)
+        return None if record is None else verdict(record.get(row.case_id), row)
+
+    def changes(self) -> list[tuple[Row, Verdict]]:
+        """Rows that differ from their record or are not in it, in row order."""
+        found = [(row, self.verdict(row)) for row in self.rows]
+        return [(row, kind) for row, kind in found if kind not in (None, "expected")]
+
+    def mismatches(self) -> list[tuple[Row, Verdict]]:
+        """The changes that make a run red (:func:`~.expected.is_mismatch`)."""
+        return [(row, kind) for row, kind in self.changes() if is_mismatch(kind, row)]
+
+    def with_expected(self, expected: dict[str, dict[str, Expectation]]) -> Results:
+        """These rows compared with ``expected``."""
+        return Results(list(self.rows), expected=expected)
+
     def _index(self) -> dict[tuple[str, str, str, str], Row]:
         if self._by_cell is None:
             self._by_cell = {(r.env, r.model, r.task, r.column): r for r in self.rows}
@@ -130,18 +151,9 @@ def merge(rows: Iterable[Row]) -> Results:
 
 
 def read_jsonl(path: Path) -> list[Row]:
-    """Rows of one results file; a malformed line is an error naming file and line, never skipped."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(Row.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, ResultsSchemaError) as e:
-            raise ResultsSchemaError(
-                f"{path}:{number}: {e}", hint="delete the line or re-run that environment."
-            ) from e
-    return rows
+    """Rows of one results file, compact or full (:mod:`.compact`); a malformed line is an error
+    naming file and line, never skipped."""
+    return read_rows(path)
 
 
 def load_results(paths: Iterable[str | Path]) -> Results:

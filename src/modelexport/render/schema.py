@@ -3,6 +3,12 @@
 A cell is (env, model, task, backend, exporter). Failures are data: every check records ``ok``
 (``None`` when it did not run) and the first line of the error behind it. The verdict of a row
 (:meth:`Row.status`) is decided here and nowhere else, so the tests, the renderers and the CLI agree.
+
+Optional checks go into ``Row.records``, one JSON object per check name (:data:`TAGS`: the tag
+checks of our exports; :data:`FIRST_DIVERGENCE`: where a parity failure's export departs from
+PyTorch): a record with ``"ok": false`` fails the cell at a stage of that name, any other record is
+information the renderers show as it comes. Version 1 rows (without ``seconds`` and ``records``)
+are read as version 2 rows.
 """
 
 from __future__ import annotations
@@ -15,9 +21,14 @@ from ..common import BACKEND_NAMES
 from ..errors import ModelExportError, scrub_paths, without_subject
 from ..errors import first_line as _first_line
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this reader accepts: older rows are upgraded (1 -> 2 adds seconds and records).
+READABLE_VERSIONS = (1, 2)
 
 Status = Literal["pass", "ort-only", "fail", "n/a"]
+# Names of the optional records a cell writes (``Row.records``); a renderer shows any other as it comes.
+TAGS = "tags"
+FIRST_DIVERGENCE = "first_divergence"
 
 # Order in which statuses and columns are shown; the renderers share it.
 STATUSES: tuple[Status, ...] = ("pass", "ort-only", "fail", "n/a")
@@ -110,11 +121,16 @@ class Row:
     files: FilesCheck = field(default_factory=FilesCheck)
     onnx_bytes: int | None = None
     ort_parity: ParityCheck = field(default_factory=ParityCheck)
-    # ``ok is None`` with an error: Optimum cannot be imported in this env (see ``optimum_available``).
+    # ``ok is None`` with an error: Optimum cannot be imported in this env, or has no class for the
+    # files (see ``optimum_available``).
     optimum_available: bool = True
     optimum_load: LoadCheck = field(default_factory=LoadCheck)
     optimum_parity: ParityCheck = field(default_factory=ParityCheck)
     hierarchy: dict[str, Any] | None = None
+    # Optional per-check records, by check name (see the module docstring).
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The whole cell's wall time (fork, zoo build, export, checks), measured by the parent.
+    seconds: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     commit: str | None = None
@@ -150,12 +166,18 @@ class Row:
             return ("files", "missing: " + ", ".join(self.files.missing or ["(not checked)"]))
         if self.ort_parity.ok is not True:
             return ("ort parity", self.ort_parity.error or _diff_text(self.ort_parity))
-        if not self.optimum_available:
-            return None
-        if self.optimum_load.ok is not True:
-            return ("optimum load", self.optimum_load.error or "not run")
-        if self.optimum_parity.ok is not True:
-            return ("optimum parity", self.optimum_parity.error or _diff_text(self.optimum_parity))
+        if self.optimum_available:
+            if self.optimum_load.ok is not True:
+                return ("optimum load", self.optimum_load.error or "not run")
+            if self.optimum_parity.ok is not True:
+                return ("optimum parity", self.optimum_parity.error or _diff_text(self.optimum_parity))
+        return self._record_failure()
+
+    def _record_failure(self) -> tuple[str, str] | None:
+        for name in sorted(self.records):
+            record = self.records[name]
+            if isinstance(record, Mapping) and record.get("ok") is False:
+                return (name, str(record.get("error") or "failed"))
         return None
 
     def worst_diff(self) -> float | None:
@@ -173,21 +195,24 @@ class Row:
     def from_dict(cls, data: Mapping[str, Any]) -> Row:
         """Parse a row, refusing other schema versions and malformed records."""
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
             raise ResultsSchemaError(
-                f"results row has schema_version {version!r}; this modelexport reads {SCHEMA_VERSION}.",
+                f"results row has schema_version {version!r}; this modelexport reads {readable}.",
                 hint="re-run the matrix with this version, or render with the version that wrote it.",
             )
         try:
             fields = dict(data)
             fields.pop("schema_version")
+            fields["records"] = dict(fields.get("records") or {})
             fields.pop("status", None)  # derived; results.json carries it for readers
+            # Only the export outcome is required; a check that is absent did not run.
             return cls(
                 export=ExportOutcome(**fields.pop("export")),
-                files=FilesCheck(**fields.pop("files")),
-                ort_parity=ParityCheck(**fields.pop("ort_parity")),
-                optimum_load=LoadCheck(**fields.pop("optimum_load")),
-                optimum_parity=ParityCheck(**fields.pop("optimum_parity")),
+                files=FilesCheck(**fields.pop("files", {})),
+                ort_parity=ParityCheck(**fields.pop("ort_parity", {})),
+                optimum_load=LoadCheck(**fields.pop("optimum_load", {})),
+                optimum_parity=ParityCheck(**fields.pop("optimum_parity", {})),
                 **fields,
             )
         except (KeyError, TypeError) as e:

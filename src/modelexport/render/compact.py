@@ -1,0 +1,241 @@
+"""The compact results file: one env's rows as committed, about a sixth of their full JSON size.
+
+A line holding ``"defaults"`` gives values the rows after it share (env, exporter, library versions,
+machine, commit, tolerances, a common error, per record name the values of keys every such record
+has); each row line then keeps only what differs from those
+and from the schema's own defaults, without its derived ``case_id``, with max|Δ| figures and the
+figures of its records to three significant digits (the verdicts are stored apart, in each check's
+``ok``), and the tag summary's node counts only (its derived fraction, module counts and per-file
+split are left to the full rows a run writes, which CI keeps as artifacts). Rows are sorted, one
+per line, so a re-run shows as a reviewable diff. A full row (what a run appends) is also a valid
+line: it carries every field itself, so appending to a compact file needs no rewrite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from .schema import (
+    SCHEMA_VERSION,
+    ExportOutcome,
+    FilesCheck,
+    LoadCheck,
+    ParityCheck,
+    ResultsSchemaError,
+    Row,
+    case_id,
+)
+
+# Checks stored as one JSON object each: a row's own keys are merged over the defaults' keys.
+NESTED: dict[str, dict[str, Any]] = {
+    "export": {"ok": None, **{k: v for k, v in asdict(ExportOutcome(ok=False)).items() if k != "ok"}},
+    "files": asdict(FilesCheck()),
+    "ort_parity": asdict(ParityCheck()),
+    "optimum_load": asdict(LoadCheck()),
+    "optimum_parity": asdict(ParityCheck()),
+}
+# Top-level fields a defaults line may carry (replaced whole by a row that has its own).
+SHAREABLE = ("env", "exporter", "versions", "machine", "commit", "exporter_available", "optimum_available")
+# What a defaults line always names: its rows are grouped by these.
+GROUPED = ("env", "exporter")
+# Fields of a check never shared: per-output figures and timings.
+UNSHARED = ("max_abs_diff", "missing", "seconds")
+_ROW_DEFAULTS = {
+    f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(Row)
+}
+DIGITS = 3  # significant digits of a max|Δ| in the compact form
+# The tag summary's node counts kept in the compact form (zeros left out); the rest is derived, per
+# file or per module.
+NODE_COUNTS = ("nodes_total", "nodes_from_source", "nodes_inherited", "nodes_unresolved", "nodes_on_root")
+
+
+def _compact_hierarchy(summary: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: summary[k] for k in NODE_COUNTS if summary.get(k)}
+
+
+def _expand_hierarchy(counts: Mapping[str, Any], backend: str | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"backend": backend, **{k: int(counts.get(k, 0)) for k in NODE_COUNTS}}
+    summary["source_fraction"] = round(summary["nodes_from_source"] / max(summary["nodes_total"], 1), 4)
+    return summary
+
+
+def _rounded(value: Any) -> Any:
+    return float(f"{value:.{DIGITS}g}") if isinstance(value, float) else value
+
+
+def _most_common(values: Iterable[Any]) -> Any:
+    """The most frequent value (the first seen of equal ones, so a dict keeps its key order)."""
+    counted: Counter[str] = Counter()
+    first: dict[str, Any] = {}
+    for value in values:
+        key = json.dumps(value, sort_keys=True)
+        counted[key] += 1
+        first.setdefault(key, value)
+    return first[counted.most_common(1)[0][0]]
+
+
+def shared_defaults(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The value most rows have, for each shareable field, where it is not the schema's default."""
+    defaults: dict[str, Any] = {}
+    for key in SHAREABLE:
+        value = _most_common(row.get(key) for row in rows)
+        if key in GROUPED or value != _ROW_DEFAULTS.get(key):
+            defaults[key] = value
+    for key, schema in NESTED.items():
+        for name in schema:
+            if name in UNSHARED:
+                continue
+            value = _most_common(row[key].get(name) for row in rows)
+            if value != schema[name]:
+                defaults.setdefault(key, {})[name] = value
+    records = _shared_records([row.get("records") or {} for row in rows])
+    if records:
+        defaults["records"] = records
+    return defaults
+
+
+def _shared_records(all_records: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per record name, the most common value of each key every record of that name has."""
+    shared: dict[str, dict[str, Any]] = {}
+    names = sorted({name for records in all_records for name in records})
+    for name in names:
+        found = [_compact_record(r[name]) for r in all_records if isinstance(r.get(name), Mapping)]
+        if len(found) < 2:
+            continue
+        common = set(found[0]).intersection(*found[1:])
+        values = {key: _most_common(record[key] for record in found) for key in found[0] if key in common}
+        if values:
+            shared[name] = values
+    return shared
+
+
+def compact_row(full: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``full`` (a ``Row.to_dict()``) without what ``defaults`` and the schema already say."""
+    out: dict[str, Any] = {}
+    for key, value in full.items():
+        if key in ("schema_version", "case_id"):
+            continue
+        if key in NESTED:
+            own = _compact_check(key, value, defaults.get(key, {}))
+            if own:
+                out[key] = own
+        elif key == "hierarchy" and value is not None:
+            out[key] = _compact_hierarchy(value)
+        elif key == "records":
+            if value:
+                out[key] = _own_records(value, defaults.get("records", {}))
+        elif key in defaults:
+            if value != defaults[key]:
+                out[key] = value
+        elif value != _ROW_DEFAULTS.get(key):
+            out[key] = value
+    return out
+
+
+def _own_records(records: Mapping[str, Any], shared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each record without the values its name's defaults give (an empty record still says it ran)."""
+    out: dict[str, Any] = {}
+    for name, record in records.items():
+        record = _compact_record(record)
+        base = shared.get(name, {})
+        if isinstance(record, Mapping):
+            record = {k: v for k, v in record.items() if k not in base or base[k] != v}
+        out[name] = record
+    return out
+
+
+def _compact_record(record: Any) -> Any:
+    """A record with its figures to three significant digits (its other values as they are)."""
+    if not isinstance(record, Mapping):
+        return record
+    return {k: _rounded(v) for k, v in record.items()}
+
+
+def _compact_check(key: str, value: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    own = {}
+    for name, item in value.items():
+        if name == "max_abs_diff":
+            item = {output: _rounded(diff) for output, diff in item.items()}
+        base = defaults[name] if name in defaults else NESTED[key].get(name)
+        if item != base:
+            own[name] = item
+    return own
+
+
+def expand_row(line: Mapping[str, Any], defaults: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """The full dict form of a compact row line read under ``defaults``."""
+    data: dict[str, Any] = {"schema_version": line.get("schema_version", version)}
+    for key, value in defaults.items():
+        if key not in NESTED and key != "records":
+            data[key] = value
+    for key, value in line.items():
+        if key not in NESTED:
+            data[key] = value
+    if isinstance(line.get("records"), Mapping) and "case_id" not in line:  # a compact line
+        shared = defaults.get("records", {})
+        data["records"] = {
+            name: {**shared[name], **own} if name in shared and isinstance(own, Mapping) else own
+            for name, own in line["records"].items()
+        }
+    for key in NESTED:
+        if key in line or key in defaults:
+            data[key] = {**defaults.get(key, {}), **line.get(key, {})}
+    if isinstance(line.get("hierarchy"), Mapping) and "source_fraction" not in line["hierarchy"]:
+        data["hierarchy"] = _expand_hierarchy(line["hierarchy"], data.get("backend"))
+    if "case_id" not in data and all(k in data for k in ("model", "task", "backend", "exporter")):
+        data["case_id"] = case_id(data["model"], data["task"], data["backend"], data["exporter"])
+    return data
+
+
+def compact_lines(rows: Iterable[Row]) -> list[str]:
+    """The compact file's lines for ``rows``: per env and exporter, a defaults line, then its rows
+    sorted by model, task and column."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (r.env, r.exporter, r.model, r.task, r.column)):
+        groups.setdefault((row.env, row.exporter), []).append(row.to_dict())
+    lines = []
+    for full_rows in groups.values():
+        defaults = shared_defaults(full_rows)
+        lines.append(_dump({"schema_version": SCHEMA_VERSION, "defaults": defaults}))
+        lines += [_dump(compact_row(full, defaults)) for full in full_rows]
+    return lines
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_lines(lines: Iterable[str], where: str) -> Iterator[Row]:
+    """Rows from the lines of a results file (compact, full, or both); errors name ``where`` and the line."""
+    defaults: dict[str, Any] = {}
+    version = SCHEMA_VERSION
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ResultsSchemaError("a results line must be a JSON object.")
+            if "defaults" in data:
+                defaults, version = dict(data["defaults"]), data.get("schema_version", SCHEMA_VERSION)
+                continue
+            yield Row.from_dict(expand_row(data, defaults, version))
+        except (json.JSONDecodeError, ResultsSchemaError) as e:
+            raise ResultsSchemaError(
+                f"{where}:{number}: {e}", hint="delete the line or re-run that environment."
+            ) from e
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Every row of one results file, in file order."""
+    return list(parse_lines(path.read_text(encoding="utf-8").splitlines(), str(path)))
+
+
+def compact_text(rows: Iterable[Row]) -> str:
+    """The whole compact file for ``rows``."""
+    return "\n".join(compact_lines(rows)) + "\n"

@@ -1,0 +1,87 @@
+"""One line for each optional record a row carries (``Row.records``), as every renderer shows it.
+
+The records a cell writes are known by name (:data:`~modelexport.render.schema.TAGS`,
+:data:`~modelexport.render.schema.FIRST_DIVERGENCE`); a value they leave out is its default (zero,
+empty, ``None``). A record of any other name is shown as its ``ok`` / ``error`` or its fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .schema import FIRST_DIVERGENCE, TAGS, Row
+
+TITLES = {TAGS: "tag checks", FIRST_DIVERGENCE: "first divergent module"}
+
+
+def _share(record: Mapping[str, Any], key: str) -> float:
+    value = record.get(key)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def tag_summary(record: Mapping[str, Any]) -> str:
+    """``ok: root 0.0 %, inferred 1.2 %, inherited 13.3 %``, or the first failure, or why not run."""
+    shares = ", ".join(
+        f"{label} {_share(record, key):.1%}"
+        for label, key in (
+            ("root", "root_share"),
+            ("inferred", "inferred_share"),
+            ("inherited", "inherited_share"),
+        )
+    )
+    agreement = record.get("agreement")
+    if isinstance(agreement, (int, float)):
+        shares += f", weight ops agree {agreement:.0%}"
+    ok = record.get("ok")
+    if ok is None:
+        return f"not run: {record.get('error') or 'no reason given'}"
+    return f"ok: {shares}" if ok else f"failed: {record.get('error') or 'no reason given'} ({shares})"
+
+
+def divergence_summary(record: Mapping[str, Any]) -> str:
+    """``bert.encoder.layer.1.output (BertOutput) in model.onnx, its own nodes max|Δ| 3.1e-02``."""
+    if record.get("error"):
+        return str(record["error"])
+    module = record.get("module")
+    if module is None:
+        return "none: " + str(record.get("note") or "every module's outputs match PyTorch")
+    text = f"{module or '(the model itself)'}"
+    if record.get("class"):
+        text += f" ({record['class']})"
+    if record.get("file"):
+        text += f" in {record['file']}"
+    local = record.get("local_max_abs")
+    if isinstance(local, (int, float)):
+        text += f", its own nodes max|Δ| {local:.1e}"
+    if record.get("derived_input"):
+        text += f", from its input {record['derived_input']}"
+    return text
+
+
+def record_summary(name: str, record: Any) -> str:
+    """One line for the record ``name`` of a row."""
+    if not isinstance(record, Mapping):
+        return str(record)
+    if name == TAGS:
+        return tag_summary(record)
+    if name == FIRST_DIVERGENCE:
+        return divergence_summary(record)
+    if "ok" in record:
+        state = {True: "ok", False: "failed", None: "not run"}.get(record["ok"], str(record["ok"]))
+        return f"{state}: {record['error']}" if record.get("error") else state
+    return ", ".join(f"{k} {v}" for k, v in record.items())
+
+
+def summaries(row: Row) -> dict[str, str]:
+    """``{title: line}`` for each record of ``row``, in name order."""
+    return {TITLES.get(name, name): record_summary(name, row.records[name]) for name in sorted(row.records)}
+
+
+def tag_state(row: Row | None) -> bool | str | None:
+    """The row's tag checks: True / False (passed / failed), None (not run), ``""`` (no record)."""
+    record = row.records.get(TAGS) if row is not None else None
+    if not isinstance(record, Mapping):
+        return ""
+    ok = record.get("ok")
+    return ok if isinstance(ok, bool) else None

@@ -1,0 +1,101 @@
+"""Updating the expectations record from results, and a run's end-of-run comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from modelexport.cli import main
+from modelexport.matrix.expectations import (
+    RunComparison,
+    load_record,
+    update_command,
+    updated_record,
+    write_update,
+    xfail_reason,
+)
+from modelexport.render import load_results
+from modelexport.render.expected import Expectation
+
+INPUT = Path(__file__).parents[1] / "golden" / "render" / "input"
+
+
+def _rows(env: str = "optimum-latest"):
+    return [r for r in load_results([INPUT]).rows if r.env == env]
+
+
+def test_an_update_records_each_row_keeps_other_cells_and_drops_cells_outside_the_zoo():
+    old = {
+        "gone-t-dynamo": Expectation("pass"),
+        "kept-t-dynamo": Expectation("fail", "export", "x"),
+        "vit-image-classification-dynamo": Expectation("pass"),
+    }
+    rows = _rows()
+    known = [r.case_id for r in rows] + ["kept-t-dynamo"]
+    new = updated_record(old, rows, known)
+    assert "gone-t-dynamo" not in new and new["kept-t-dynamo"] == old["kept-t-dynamo"]
+    assert new["vit-image-classification-dynamo"].status == "fail"
+    assert new["vit-image-classification-dynamo"].stage == "export"
+    assert set(new) == {r.case_id for r in rows} | {"kept-t-dynamo"}
+
+
+def test_writing_an_update_counts_what_changed_and_a_second_write_changes_nothing(tmp_path):
+    rows = _rows()
+    first = write_update(tmp_path, "optimum-latest", rows, None)
+    assert (first.written, first.changed, first.added, first.removed) == (7, 0, 7, 0)
+    text = first.path.read_text()
+    assert text.startswith("# Expected status of every cell of env optimum-latest")
+    assert "#   modelexport matrix expect --env optimum-latest\n" in text
+    assert "vit-image-classification-optimum fail optimum parity: max|Δ| beyond tolerance" in text
+    again = write_update(tmp_path, "optimum-latest", rows, None)
+    assert (again.changed, again.added, again.removed) == (0, 0, 0) and again.path.read_text() == text
+    assert load_record(tmp_path, "optimum-latest")["bert-text-classification-dynamo"] == Expectation("pass")
+    assert load_record(tmp_path, "nowhere") is None
+
+
+def test_a_run_summary_names_each_mismatch_and_the_command_that_records_it():
+    rows = {r.case_id: r for r in _rows()}
+    record = {
+        "bert-text-classification-torchscript": Expectation("pass"),
+        "vit-image-classification-dynamo": Expectation("pass"),
+        "vit-image-classification-optimum": Expectation("fail", "optimum parity", "x"),
+    }
+    comparison = RunComparison.start("optimum-latest", record, "matrix/expected")
+    for cell in record:
+        comparison.add(rows[cell])
+    lines = comparison.summary()
+    assert lines[0] == (
+        "matrix expectations (matrix/expected/optimum-latest.txt): 3 cells compared, 2 expected, 1 regression"
+    )
+    assert lines[1].startswith(
+        "  regression: vit-image-classification-dynamo expected pass; now fails at export"
+    )
+    assert lines[-1] == f"If the new state is right, record it with: {update_command('optimum-latest')}"
+
+
+def test_a_run_without_a_record_says_so_and_expects_every_cell_to_pass():
+    comparison = RunComparison.start("local", None, "matrix/expected")
+    rows = {r.case_id: r for r in _rows()}
+    assert comparison.add(rows["bert-text-classification-dynamo"]) == "unrecorded"
+    comparison.add(rows["vit-image-classification-dynamo"])
+    lines = comparison.summary()
+    assert "no record for env local: every cell was expected to pass." in lines
+    assert any(line.startswith("  unrecorded: vit-image-classification-dynamo") for line in lines)
+    assert not any("bert-text-classification-dynamo" in line for line in lines)
+
+
+def test_an_expected_failure_is_reported_with_its_recorded_cause():
+    assert xfail_reason(Expectation("fail", "optimum parity", "run: KeyError: 'x'")) == (
+        "known failure, recorded: optimum parity: run: KeyError: 'x'"
+    )
+
+
+def test_expect_command_writes_a_record_per_env_and_refuses_an_unknown_env(tmp_path):
+    args = ["matrix", "expect", "--results", str(INPUT), "--expected", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["optimum-latest.txt", "transformers-latest.txt"]
+    assert "optimum-latest: 7 cells recorded" in result.output
+    result = CliRunner().invoke(main, [*args, "--env", "nope"])
+    assert result.exit_code == 2 and "no results for env nope" in result.output
