@@ -17,8 +17,10 @@ from typing import Any, NoReturn
 import click
 
 from .cli_matrix import matrix_group
+from .diagnose.cli import diff_command
 from .errors import ModelExportError, Terminated, first_line
 from .hierarchy.cli import hierarchy_command
+from .optimize.cli import optimize_command, quantize_command
 from .version import __version__
 
 _DEBUG_ENV = "MODELEXPORT_DEBUG"  # set to 1: as --debug
@@ -235,10 +237,11 @@ def zoo() -> None:
 @zoo.command("list")
 def zoo_list() -> None:
     """List the zoo's architectures and their tasks."""
-    from .zoo import list_archs
+    from .zoo import zoo_list_rows, zoo_summary
 
-    for spec in list_archs():
-        click.echo(f"{spec.name:<16} {spec.modality:<16} {', '.join(spec.tasks)}")
+    for name, modality, tasks in zoo_list_rows():
+        click.echo(f"{name:<30} {modality:<36} {tasks}")
+    click.echo(zoo_summary().describe())
 
 
 @zoo.command("build")
@@ -252,14 +255,17 @@ def zoo_build(name: str, directory: str, task: str | None) -> None:
     if name not in ARCHS:
         _fail(f"unknown zoo model '{name}'. Fix: run 'modelexport zoo list' for the names.", 2)
     spec = ARCHS[name]
-    if task is not None and task not in spec.tasks:
-        _fail(f"'{name}' has no task '{task}'. Fix: use one of {', '.join(spec.tasks)}.", 2)
+    if task is not None and task not in spec.all_tasks:
+        _fail(f"'{name}' has no task '{task}'. Fix: use one of {', '.join(spec.all_tasks)}.", 2)
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         _fail(f"'{directory}' exists and is not an empty directory. Fix: choose a new path.", 2)
     path = build(name, target, task)
-    click.echo(f"built {name} ({task or spec.tasks[0]}) in {path}")
+    click.echo(f"built {name} ({task or spec.all_tasks[0]}) in {path}")
 
 
 main.add_command(hierarchy_command, "hierarchy")
 main.add_command(matrix_group, "matrix")
+main.add_command(diff_command, "diff")
+main.add_command(optimize_command, "optimize")
+main.add_command(quantize_command, "quantize")

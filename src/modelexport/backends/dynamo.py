@@ -22,7 +22,14 @@ import onnx
 import torch
 
 from ..common import BackendName, IOSpec, TensorSpec
-from ..graph import portable_stack_traces, without_addresses
+from ..graph import (
+    drop_intermediate_shapes,
+    gelu_in_fusable_order,
+    portable_stack_traces,
+    transpose_last_two_in_one_op,
+    without_addresses,
+)
+from ..hierarchy.direct_calls import record_direct_calls
 from .base import Captured, capture_graph
 from .translations import translation_table
 
@@ -51,6 +58,7 @@ class DynamoBackend:
             contextlib.redirect_stdout(_io.StringIO()),
             contextlib.redirect_stderr(_io.StringIO()),
             reuse_torchlib_registry(),
+            record_direct_calls(module),  # a layer.forward(x) call is recorded as a module call
         ):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
@@ -71,6 +79,12 @@ class DynamoBackend:
         proto = program.model_proto
         without_addresses(proto)
         portable_stack_traces(proto)
+        # As fast in ONNX Runtime as TorchScript's graph (docs/optimize.md): its GELU fusable, the
+        # key's transpose one op, no intermediate shapes that make ONNX Runtime fuse a slow
+        # SkipLayerNormalization (dropped last: the transpose rewrite reads ranks from them).
+        gelu_in_fusable_order(proto.graph)
+        transpose_last_two_in_one_op(proto)
+        drop_intermediate_shapes(proto)
         return Captured(proto)
 
 
