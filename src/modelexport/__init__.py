@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .auto import AutoModelForONNX
+from .diagnose import DiffReport, diff_export, first_divergence
 from .errors import (
     CaptureError,
     CompatibilityError,
@@ -16,6 +17,7 @@ from .errors import (
 )
 from .export import ExportStatus, export_with_config, run_export
 from .legacy import add_config_to_existing_model, export_onnx_with_hierarchy
+from .optimize import optimize_export, quantize_export
 from .tasks import TASKS, TaskSpec, infer_task
 from .validate import OptimumCheck, check_optimum, validate_optimum_compatibility
 from .verify import Verification
@@ -26,6 +28,7 @@ __all__ = [
     "AutoModelForONNX",
     "CaptureError",
     "CompatibilityError",
+    "DiffReport",
     "ExportStatus",
     "LoadError",
     "ModelExportError",
@@ -40,9 +43,13 @@ __all__ = [
     "__version__",
     "add_config_to_existing_model",
     "check_optimum",
+    "diff_export",
     "export_onnx_with_hierarchy",
     "export_with_config",
+    "first_divergence",
     "infer_task",
+    "optimize_export",
+    "quantize_export",
     "run_export",
     "validate_optimum_compatibility",
 ]
