@@ -238,11 +238,10 @@ def load_preprocessors(
         for kind in ("image_processor", "feature_extractor", "processor"):
             notes[kind] = f"not present (no {' / '.join(_PROCESSOR_FILES)})"
             del loaders[kind]
+    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
     for kind, loader in loaders.items():
         try:
-            obj = loader.from_pretrained(
-                source, trust_remote_code=trust_remote_code, local_files_only=local_files_only
-            )
+            obj = _load_one(kind, loader, source, options)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             notes[kind] = f"not present ({type(e).__name__})"
             continue
@@ -255,6 +254,17 @@ def load_preprocessors(
             continue
         found[kind] = obj
     return found, notes
+
+
+def _load_one(kind: str, loader: Any, source: str, options: dict[str, Any]) -> Any:
+    """One preprocessor; a tokenizer whose slow vocabulary the fast class cannot convert (the zoo's
+    BlenderbotSmall) loads as its slow class, as the checkpoint declares it."""
+    try:
+        return loader.from_pretrained(source, **options)
+    except (AttributeError, ValueError):
+        if kind != "tokenizer":
+            raise
+        return loader.from_pretrained(source, use_fast=False, **options)
 
 
 def load_generation_config(source: str, *, local_files_only: bool = False) -> Any | None:

@@ -38,7 +38,10 @@ def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dic
     what the exported files take (Falcon's tokenizer adds token type ids its generate refuses)."""
     import transformers
 
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    except (AttributeError, ValueError):  # a slow-only vocabulary the fast class cannot convert
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, use_fast=False)
     if task.layout == "decoder":
         tokenizer.padding_side = "left"
     encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")

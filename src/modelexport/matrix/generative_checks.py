@@ -155,7 +155,10 @@ def _optimum(source: Path, out: Path, task: TaskSpec) -> tuple[LoadCheck, Parity
     """Greedy generation through ``ORTModelFor...`` must give PyTorch's tokens exactly."""
     from ..generative.generate import compare_generate
 
-    result = compare_generate(source, out, task.name, use_cache=task.with_past)
+    try:
+        result = compare_generate(source, out, task.name, use_cache=task.with_past)
+    except Exception as e:  # the prompts could not be made: a result of the cell, not a crash of it
+        return LoadCheck(ok=False, error=f"generation inputs: {error_text(e)}"), ParityCheck()
     if result.error:
         return LoadCheck(ok=False, error=result.error), ParityCheck()
     parity = ParityCheck(ok=result.ok)
