@@ -65,6 +65,21 @@ def parent_path(path: str, known: Iterable[str] | dict[str, object]) -> str:
     return ROOT
 
 
+def common_path(paths: Iterable[str]) -> str:
+    """The longest dotted module path every one of ``paths`` lies in ("" for none, or the root)."""
+    common: list[str] | None = None
+    for path in paths:
+        parts = path.split(".") if path else []
+        if common is None:
+            common = parts
+            continue
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        common = common[:n]
+    return ".".join(common or [])
+
+
 class ModuleIndex:
     """Canonical paths, aliases, classes, tags and namespaces of one model's modules."""
 
@@ -166,17 +181,7 @@ class ModuleIndex:
 
     def lowest_common(self, paths: Iterable[str]) -> str:
         """The lowest common module of ``paths`` whose forward can run (containers lifted)."""
-        common: list[str] | None = None
-        for path in paths:
-            parts = path.split(".") if path else []
-            if common is None:
-                common = parts
-                continue
-            n = 0
-            while n < min(len(common), len(parts)) and common[n] == parts[n]:
-                n += 1
-            common = common[:n]
-        result = ".".join(common or [])
+        result = common_path(paths)
         while result and (result not in self.modules or isinstance(self.modules[result], CONTAINERS)):
             result = parent_path(result, self.modules)
         return result

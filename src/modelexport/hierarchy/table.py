@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import onnx
 
 from ..graph import walk
-from .modules import ROOT
+from .modules import ROOT, common_path
 from .tagging import KEY_CLASS, KEY_MODULE, KEY_NAMESPACE, KEY_TAG
 
 
@@ -80,17 +80,7 @@ class ModuleTable:
 
     def lowest_common(self, paths: Iterable[str]) -> str:
         """The deepest known module holding every path of ``paths`` (the root when empty)."""
-        common: list[str] | None = None
-        for path in paths:
-            parts = path.split(".") if path else []
-            if common is None:
-                common = parts
-                continue
-            n = 0
-            while n < min(len(common), len(parts)) and common[n] == parts[n]:
-                n += 1
-            common = common[:n]
-        return self.info(".".join(common or [])).path
+        return self.info(common_path(paths)).path
 
 
 def _ancestors(module: TaggedModule) -> list[TaggedModule]:
