@@ -256,15 +256,24 @@ def load_preprocessors(
     return found, notes
 
 
-def _load_one(kind: str, loader: Any, source: str, options: dict[str, Any]) -> Any:
-    """One preprocessor; a tokenizer whose slow vocabulary the fast class cannot convert (the zoo's
+def load_tokenizer(source: str | Path, **options: Any) -> Any:
+    """``AutoTokenizer`` for ``source``; a slow vocabulary the fast class cannot convert (the zoo's
     BlenderbotSmall) loads as its slow class, as the checkpoint declares it."""
+    import transformers
+
     try:
-        return loader.from_pretrained(source, **options)
+        return transformers.AutoTokenizer.from_pretrained(source, **options)
     except (AttributeError, ValueError):
-        if kind != "tokenizer":
-            raise
-        return loader.from_pretrained(source, use_fast=False, **options)
+        return transformers.AutoTokenizer.from_pretrained(source, use_fast=False, **options)
+
+
+def _load_one(kind: str, loader: Any, source: str, options: dict[str, Any]) -> Any:
+    """One preprocessor (a tokenizer through :func:`load_tokenizer`)."""
+    return (
+        load_tokenizer(source, **options)
+        if kind == "tokenizer"
+        else loader.from_pretrained(source, **options)
+    )
 
 
 def load_generation_config(source: str, *, local_files_only: bool = False) -> Any | None:

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import first_line
 from ..heads import load_head
+from ..loading import load_tokenizer
 from ..tasks import TaskSpec, task_for
 
 PROMPTS = ("Hello world! This is", "The quick brown fox jumps over the lazy dog and")
@@ -36,12 +37,7 @@ def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dic
     """``prompts`` tokenized as a padded batch: left padding for decoder-only models (as batched
     generation needs), the tokenizer's own side for encoder-decoders. Token ids and their mask only:
     what the exported files take (Falcon's tokenizer adds token type ids its generate refuses)."""
-    import transformers
-
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    except (AttributeError, ValueError):  # a slow-only vocabulary the fast class cannot convert
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, use_fast=False)
+    tokenizer = load_tokenizer(source)
     if task.layout == "decoder":
         tokenizer.padding_side = "left"
     encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")

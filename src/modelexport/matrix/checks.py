@@ -160,7 +160,7 @@ def _own_position_ids(model: Any, inputs: Mapping[str, Any], without: Mapping[st
                 fed = model(**inputs, position_ids=positions)
         except Exception:
             return None
-        if all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor)):
+        if _same_outputs(without, fed):
             return positions
     return None
 
@@ -185,8 +185,14 @@ def _own_decoder_tokens(model: Any, inputs: Mapping[str, Any], without: Mapping[
             fed = model(**inputs, decoder_input_ids=tokens)
     except Exception:
         return None
-    same = all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor))
-    return tokens if same else None
+    return tokens if _same_outputs(without, fed) else None
+
+
+def _same_outputs(without: Mapping[str, Any], fed: Mapping[str, Any]) -> bool:
+    """Whether feeding a derived input gave exactly the tensors PyTorch gave without it."""
+    import torch
+
+    return all(torch.equal(v, fed[k]) for k, v in without.items() if isinstance(v, torch.Tensor))
 
 
 def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: float) -> ParityCheck:

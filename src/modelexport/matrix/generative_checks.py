@@ -54,8 +54,6 @@ def _reference(
     or suppress tokens (BART forces ``</s>`` at the last step, Marian its pad), which the plain ONNX
     Runtime loop does not do; Optimum's generation, checked separately, runs them on both sides.
     With ``forced`` tokens (a base model), the last hidden state at each step instead of logits."""
-    import inspect
-
     import torch
 
     parameters = inspect.signature(model.forward).parameters
