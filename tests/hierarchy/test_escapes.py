@@ -188,3 +188,17 @@ def test_a_table_each_layer_computes_alike_and_the_exporter_merged_is_not_counte
     assert layers[0] == layers[1] > 20, layers
     tables = [v for v in export.hierarchy["nodes"].values() if v["op_type"] in ("Cos", "Sin")]
     assert [(v["module"], v["source"]) for v in tables] == [("esm.encoder", "inherited")] * 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stateless_module_shared_by_every_layer_is_tagged_in_the_layer_that_calls_it(zoo_export, backend):
+    """XLM's feed-forward blocks all hold transformers' one module-level ``gelu`` instance, so
+    ``named_modules()`` lists it once, as ``ffns.0.act``. Layer 1's activation is ``ffns.1.act``
+    (its name under the caller), not layer 0's: both layers get the same nodes."""
+    export = zoo_export("xlm", "feature-extraction", backend)
+    model = transformers.AutoModel.from_pretrained(export.source)
+    assert model.ffns[0].act is model.ffns[1].act
+    acts = Counter(v["module"] for v in export.hierarchy["nodes"].values() if v["module"].endswith(".act"))
+    assert set(acts) == {"ffns.0.act", "ffns.1.act"} and acts["ffns.0.act"] == acts["ffns.1.act"] > 0, acts
+    assert export.subtree("ffns.0") == pytest.approx(export.subtree("ffns.1"), rel=0.1)
+    assert check_tags(export.path, model).ok

@@ -192,3 +192,33 @@ def test_the_quantized_graph_keeps_add_and_layer_norm_apart_in_onnxruntime(bert_
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "runtime.onnx")).graph.node)
     assert "SkipLayerNormalization" not in ops and ops["LayerNormalization"] == 5  # embeddings + 2 x 2
+
+
+def test_weights_are_7_bit_exactly_on_x86_cpus_whose_int8_products_saturate(tmp_path, monkeypatch):
+    import platform
+
+    from modelexport.optimize.quantize import QuantizeOptions, int8_saturates
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cpus = {
+        "avx2 only (AMD EPYC, older Xeons)": ("fpu sse2 avx avx2 fma", True),
+        "avx512 without vnni (Skylake-SP)": ("avx2 avx512f avx512bw", True),
+        "avx512 vnni (Cascade Lake and later)": ("avx2 avx512f avx512_vnni", False),
+        "avx vnni (Alder Lake)": ("avx2 avx_vnni", False),
+    }
+    for name, (flags, saturates) in cpus.items():
+        info = tmp_path / name
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert int8_saturates(info) is saturates, name
+    assert int8_saturates(tmp_path / "missing") is False
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert int8_saturates(tmp_path / next(iter(cpus))) is False
+    # What the user asks for wins over the CPU.
+    assert QuantizeOptions.for_this_cpu(True, False, ()).reduce_range is False
+    assert QuantizeOptions.for_this_cpu(True, True, ()).reduce_range is True
+
+
+def test_the_quantize_record_says_which_weight_range_ran_on_this_cpu(bert_int8):
+    from modelexport.optimize.quantize import int8_saturates
+
+    assert bert_int8.record["reduce_range"] is int8_saturates()

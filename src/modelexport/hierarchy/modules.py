@@ -1,9 +1,9 @@
 """The PyTorch side of tagging: one index over the model's modules.
 
-Every module gets one *canonical* path, its first name in ``named_modules()`` relative to the
-Hugging Face model (the wrapper's ``model.`` prefix stripped), so a module reached under two names
-(tied embeddings, T5's ``shared`` / ``encoder.embed_tokens``) is tagged the same way by both
-backends. The index also computes each module's hierarchy tag and Model Explorer namespace.
+Every module with weights gets one *canonical* path, its first name in ``named_modules()`` relative
+to the Hugging Face model (the wrapper's ``model.`` prefix stripped), so a module reached under two
+names (tied embeddings, T5's ``shared`` / ``encoder.embed_tokens``) is tagged the same way by both
+backends. A stateless module shared between positions keeps every name (see :func:`module_paths`). The index also computes each module's hierarchy tag and Model Explorer namespace.
 
 Tag rule: ``/<RootClass>/<Class>[.<name>]/...``. A module appends ``.<name>`` (its name relative to
 the tag parent) when that name is a list index (``BertLayer.0``) or when a sibling in the tag has the
@@ -39,6 +39,28 @@ class ModuleInfo:
     tag: str
     namespace: str
     in_tag: bool  # False for containers and, with include_torch_nn=False, for torch.nn modules
+
+
+def module_paths(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Every module of ``model`` by path, parents before children: each module under its first name
+    in ``named_modules()``, and a module that holds no parameters or buffers under every other name
+    too. A stateless module shared between positions (XLM's one ``gelu`` instance in every
+    ``ffns.<i>.act``) runs as part of whichever module calls it, so its nodes belong under that
+    caller; a module with weights keeps one place, where its weights are named first."""
+    paths: dict[str, torch.nn.Module] = {}
+    seen: set[int] = set()
+    for path, module in model.named_modules(remove_duplicate=False):
+        if id(module) not in seen:
+            seen.add(id(module))
+            paths[path] = module
+        elif (
+            not isinstance(module, CONTAINERS)
+            and path.rpartition(".")[0] in paths
+            and next(module.parameters(), None) is None
+            and next(module.buffers(), None) is None
+        ):
+            paths[path] = module
+    return paths
 
 
 def qualified_class(module: torch.nn.Module) -> str:
@@ -87,11 +109,14 @@ class ModuleIndex:
         self.include_torch_nn = include_torch_nn
         model = getattr(wrapper, WRAPPER_ATTRIBUTE, None)
         self.model: torch.nn.Module = model if isinstance(model, torch.nn.Module) else wrapper
-        self.modules: dict[str, torch.nn.Module] = dict(self.model.named_modules())
-        self._canonical_by_id = {id(m): p for p, m in self.modules.items()}
-        # Every name a module is reachable under, tied duplicates included -> canonical path.
+        self.modules: dict[str, torch.nn.Module] = module_paths(self.model)
+        self._canonical_by_id: dict[int, str] = {}
+        for p, m in self.modules.items():
+            self._canonical_by_id.setdefault(id(m), p)
+        # Every name a module is reachable under, tied duplicates included -> its path in the index.
         self.aliases: dict[str, str] = {
-            p: self._canonical_by_id[id(m)] for p, m in self.model.named_modules(remove_duplicate=False)
+            p: p if p in self.modules else self._canonical_by_id[id(m)]
+            for p, m in self.model.named_modules(remove_duplicate=False)
         }
         self.info: dict[str, ModuleInfo] = {}
         self._build()

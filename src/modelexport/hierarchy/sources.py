@@ -19,7 +19,7 @@ import torch
 from ..common import WRAPPER_ATTRIBUTE
 from ..graph import NodeRef
 from .capture import PATH_MARK, NodeScope, Scope, TorchScriptScopes
-from .modules import CONTAINERS, ROOT, ModuleIndex, qualified_class, within
+from .modules import CONTAINERS, ROOT, ModuleIndex, module_paths, qualified_class, within
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
@@ -32,7 +32,7 @@ class TracedTree:
         self.index = index
         self.wrapped = isinstance(getattr(wrapper, WRAPPER_ATTRIBUTE, None), torch.nn.Module)
         self.by_key: dict[tuple[str, str], list[str]] = {}
-        self.modules: dict[str, torch.nn.Module] = dict(wrapper.named_modules())
+        self.modules: dict[str, torch.nn.Module] = module_paths(wrapper)
         self.paths = set(self.modules)
         for path, module in self.modules.items():
             key = (qualified_class(module), _unqualified(path))
@@ -49,6 +49,13 @@ class TracedTree:
                 return None
             path = path[len(prefix) :]
         return self.index.aliases.get(path)
+
+    def alias_below(self, caller: str, path: str) -> str | None:
+        """The one other name of the module at ``path`` below ``caller``, if it has exactly one
+        (only stateless shared modules have several names, see :func:`.modules.module_paths`)."""
+        module = self.modules[path]
+        found = [p for p, m in self.modules.items() if m is module and p != path and within(p, caller)]
+        return found[0] if len(found) == 1 else None
 
     def knows(self, traced_path: str) -> bool:
         return traced_path in self.paths
@@ -118,7 +125,13 @@ def torchscript_sources(refs: list[NodeRef], tree: TracedTree, scopes: TorchScri
             return None, False
         _, marked, path = chain[-1][0].partition(PATH_MARK)
         if marked:
-            return (path, True) if tree.knows(path) else (None, False)
+            if not tree.knows(path):
+                return None, False
+            if len(chain) > 1:  # a stateless module shared between callers: the caller's own name
+                caller, _ = resolve(chain[:-1])
+                if caller is not None and not within(path, caller):
+                    return tree.alias_below(caller, path) or path, True
+            return path, True
         if len(chain) == 1:
             return "", True
         parent, certain = resolve(chain[:-1])

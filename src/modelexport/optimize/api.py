@@ -128,7 +128,7 @@ def quantize_export(
     *,
     exclude_modules: Sequence[str] = (),
     per_channel: bool = True,
-    reduce_range: bool = False,
+    reduce_range: bool | None = None,
     min_cosine: float = DEFAULT_MIN_COSINE,
     sensitivity: bool | SensitivityCallback = False,
     force: bool = False,
@@ -139,7 +139,9 @@ def quantize_export(
     """Quantize the export at ``directory`` to dynamic int8 (ONNX Runtime) into ``output_dir``.
 
     ``exclude_modules``: globs over module paths whose nodes stay fp32. Every output is compared with
-    PyTorch (max |Δ| and cosine similarity); below ``min_cosine`` nothing is written. ``sensitivity``:
+    PyTorch (max |Δ| and cosine similarity); below ``min_cosine`` nothing is written. ``reduce_range``:
+    7-bit weights; None decides by this CPU (7-bit where its int8 products saturate, x86 without
+    VNNI), and the record says which. ``sensitivity``:
     also measure each module's error against the fp32 export (a callable receives the rows before
     verification decides, so they are there when it fails; they are also in the returned status).
     """
@@ -147,7 +149,7 @@ def quantize_export(
         raise UserInputError(f"--min-cosine must lie in [-1, 1], not {min_cosine!r}.", hint="pass e.g. 0.99.")
     if isinstance(exclude_modules, str):
         exclude_modules = (exclude_modules,)
-    options = QuantizeOptions(per_channel, reduce_range, tuple(exclude_modules))
+    options = QuantizeOptions.for_this_cpu(per_channel, reduce_range, tuple(exclude_modules))
     source = path_argument(directory, "export directory")
 
     def body(ctx: Context, stage: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

@@ -109,7 +109,11 @@ def _print_sensitivity(rows: dict[str, list[ModuleError]]) -> None:
     is_flag=True,
     help="One scale per weight tensor (default: one per output channel, more accurate).",
 )
-@click.option("--reduce-range", is_flag=True, help="7-bit weights (for CPUs without VNNI that saturate).")
+@click.option(
+    "--reduce-range/--full-range",
+    default=None,
+    help="7-bit or 8-bit weights (default: 7-bit on x86 CPUs without VNNI, whose int8 products saturate).",
+)
 @click.option(
     "--min-cosine",
     type=float,
@@ -128,7 +132,7 @@ def quantize_command(
     output: str,
     exclude: tuple[str, ...],
     per_tensor: bool,
-    reduce_range: bool,
+    reduce_range: bool | None,
     min_cosine: float,
     sensitivity: bool,
     model: str | None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import platform
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,14 +58,42 @@ def excluded_nodes(
     return names, matched
 
 
+# x86 CPU flags that give ONNX Runtime's uint8 x int8 kernels a dot product without int16 sums.
+_VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def int8_saturates(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True on an x86 CPU without VNNI (AVX2 or AVX-512 alone), where ONNX Runtime multiplies uint8
+    activations by int8 weights with ``vpmaddubsw``, whose int16 pair sums saturate for full-range
+    weights; 7-bit weights (``reduce_range``) cannot saturate there. False elsewhere (VNNI, Arm) and
+    when the flags cannot be read."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), None
+    )
+    return flags is not None and not any(f in flags for f in _VNNI_FLAGS)
+
+
 @dataclass(frozen=True)
 class QuantizeOptions:
-    """How to quantize: as Optimum's avx512 dynamic configuration by default (int8 weights, one
-    scale per output channel, uint8 activations, full range)."""
+    """How to quantize: as Optimum's dynamic configurations (int8 weights, one scale per output
+    channel, uint8 activations), full range where the CPU has VNNI and 7-bit weights where its int8
+    products saturate (:func:`int8_saturates`) unless ``reduce_range`` is given."""
 
     per_channel: bool = True
     reduce_range: bool = False
     exclude_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def for_this_cpu(
+        cls, per_channel: bool, reduce_range: bool | None, exclude_modules: tuple[str, ...]
+    ) -> QuantizeOptions:
+        return cls(per_channel, int8_saturates() if reduce_range is None else reduce_range, exclude_modules)
 
     def to_json(self) -> dict[str, Any]:
         return {
