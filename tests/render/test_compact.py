@@ -133,7 +133,7 @@ def test_the_tag_summary_keeps_node_counts_and_recomputes_its_fraction():
         "modules_with_nodes": 4,
     }
     line = json.loads(compact_lines([row])[1])
-    assert line["hierarchy"] == {"nodes_total": 10, "nodes_from_source": 7, "nodes_inherited": 3}
+    assert line["hierarchy"] == [10, 7, 3]  # NODE_COUNTS order, trailing zeros left out
     back = next(parse_lines(compact_lines([row]), "x"))
     assert back.hierarchy == {
         "backend": "torchscript",
@@ -144,3 +144,26 @@ def test_the_tag_summary_keeps_node_counts_and_recomputes_its_fraction():
         "nodes_on_root": 0,
         "source_fraction": 0.7,
     }
+
+
+def test_optimum_figures_equal_to_onnx_runtimes_are_written_once_and_read_back_whole():
+    same, other = _row("a", True, "t"), _row("b", True, "t")
+    same.optimum_parity = ParityCheck(ok=True, max_abs_diff={"y": 1.23456e-7}, atol=1e-4, rtol=1e-4)
+    other.optimum_parity = ParityCheck(ok=True, max_abs_diff={"y": 9.9e-7}, atol=1e-4, rtol=1e-4)
+    lines = {line.get("model"): line for line in map(json.loads, compact_lines([same, other]))}
+    assert lines["ma"]["optimum_parity"]["max_abs_diff"] == "="
+    assert lines["mb"]["optimum_parity"]["max_abs_diff"] == {"y": 9.9e-7}
+    back = {r.model: r for r in parse_lines(compact_lines([same, other]), "x")}
+    assert back["ma"].optimum_parity.max_abs_diff == back["ma"].ort_parity.max_abs_diff == {"y": 1.23e-7}
+    assert back["mb"].optimum_parity.max_abs_diff == {"y": 9.9e-7}
+
+
+def test_a_rows_time_is_written_as_seconds_after_the_groups_earliest_and_read_back_exactly():
+    times = ["2026-12-01T06:19:38Z", "2026-11-30T23:59:59Z", "2026-12-01T08:00:00Z", "", "not a time"]
+    rows = [_row(str(n), True, utc) for n, utc in enumerate(times)]
+    lines = [json.loads(line) for line in compact_lines(rows)]
+    assert lines[0]["defaults"]["utc"] == "2026-11-30T23:59:59Z"
+    offsets = {line["model"]: line.get("utc") for line in lines[1:]}
+    assert offsets == {"m0": 22779, "m1": 0, "m2": 28801, "m3": "", "m4": "not a time"}
+    back = {r.model: r.utc for r in parse_lines(compact_lines(rows), "x")}
+    assert back == {f"m{n}": utc for n, utc in enumerate(times)}

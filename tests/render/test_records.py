@@ -10,6 +10,7 @@ from synthetic import TAG_RECORD, divergence
 
 from modelexport.render import merge, render_html, render_markdown
 from modelexport.render.compact import compact_lines, parse_lines
+from modelexport.render.htmldata import position
 from modelexport.render.records import divergence_summary, record_summary, summaries, tag_summary
 from modelexport.render.schema import (
     FIRST_DIVERGENCE,
@@ -111,8 +112,8 @@ def test_the_page_carries_each_record_once_with_its_line_for_the_cell_details():
     by_id = {}
     for cell in data["cells"]:
         if "a" not in cell:
-            model, _ = data["rows"][cell["i"][0]]
-            by_id[(data["envs"][cell["i"][1]]["name"], model, data["columns"][cell["i"][2]])] = cell
+            row, env, column = position(data, cell)
+            by_id[(data["envs"][env]["name"], data["rows"][row][0], data["columns"][column])] = cell
     opt = by_id[("e", "opt", "optimum")]
     assert [[strings[t], strings[v]] for t, v in opt["y"]] == [
         ["first divergent module", divergence_summary(divergence("opt"))]

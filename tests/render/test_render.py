@@ -36,6 +36,7 @@ from modelexport.render import (
     render_markdown,
 )
 from modelexport.render.expected import read_records
+from modelexport.render.htmldata import position
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "render"
 INPUT = GOLDEN / "input"
@@ -313,11 +314,11 @@ def test_html_carries_every_cell_once_with_its_status_and_the_derived_auto_cells
         len(autos) == 5
     )  # auto where a backend cell exists: bert, clip, vit in one env, bert, vit in the other
     for auto in autos:
-        row, env, _ = auto["i"]
+        row, env, _ = position(data, auto)
         model, task = data["rows"][row]
         chosen = results.cell(data["envs"][env]["name"], model, task, "auto")
         source = data["cells"][auto["a"]]
-        assert data["columns"][source["i"][2]] == chosen.column
+        assert data["columns"][position(data, source)[2]] == chosen.column
 
 
 def test_html_cell_data_has_the_error_versions_commit_seconds_and_record(results):
@@ -327,7 +328,9 @@ def test_html_cell_data_has_the_error_versions_commit_seconds_and_record(results
 
     def cell(env_name, model, column):
         row = next(n for n, (m, _) in enumerate(data["rows"]) if m == model)
-        return next(c for c in data["cells"] if c["i"] == [row, env[env_name], columns.index(column)])
+        return next(
+            c for c in data["cells"] if position(data, c) == (row, env[env_name], columns.index(column))
+        )
 
     vit = cell("optimum-latest", "vit", "dynamo")
     assert data["strings"][vit["g"]] == "export" and "data-dependent branch" in data["strings"][vit["m"]]
@@ -349,7 +352,7 @@ def test_html_lists_failures_with_a_link_to_their_cell(results):
     items = re.findall(r'<li data-cell="(\d+)" data-env="([^"]+)"', page)
     assert len(items) == 5
     for index, env in items:
-        assert data["envs"][data["cells"][int(index)]["i"][1]]["name"] == env
+        assert data["envs"][position(data, data["cells"][int(index)])[1]]["name"] == env
         assert data["statuses"][data["cells"][int(index)]["s"]] == "fail"
 
 

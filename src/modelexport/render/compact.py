@@ -5,8 +5,11 @@ machine, commit, tolerances, a common error, per record name the values of keys 
 has); each row line then keeps only what differs from those
 and from the schema's own defaults, without its derived ``case_id``, with max|Δ| figures and the
 figures of its records to three significant digits (the verdicts are stored apart, in each check's
-``ok``), and the tag summary's node counts only (its derived fraction, module counts and per-file
-split are left to the full rows a run writes, which CI keeps as artifacts). Rows are sorted, one
+``ok``), and the tag summary's node counts only, as a list in :data:`NODE_COUNTS` order (its
+derived fraction, module counts and per-file split are left to the full rows a run writes, which CI
+keeps as artifacts). Optimum's max|Δ| figures, when they equal ONNX Runtime's (the same file run
+through Optimum's classes), are written ``"="``; a row's time, as whole seconds after the defaults'
+``utc`` (the group's earliest). Rows are sorted, one
 per line, so a re-run shows as a reviewable diff. A full row (what a run appends) is also a valid
 line: it carries every field itself, so appending to a compact file needs no rewrite.
 """
@@ -17,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +52,26 @@ UNSHARED = ("max_abs_diff", "missing", "seconds")
 _ROW_DEFAULTS = {
     f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(Row)
 }
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # a row's ``utc``
 DIGITS = 3  # significant digits of a max|Δ| in the compact form
 # The tag summary's node counts kept in the compact form (zeros left out); the rest is derived, per
 # file or per module.
 NODE_COUNTS = ("nodes_total", "nodes_from_source", "nodes_inherited", "nodes_unresolved", "nodes_on_root")
 
 
-def _compact_hierarchy(summary: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: summary[k] for k in NODE_COUNTS if summary.get(k)}
+SAME_AS_ORT = "="  # Optimum's max|Δ| figures are ONNX Runtime's
 
 
-def _expand_hierarchy(counts: Mapping[str, Any], backend: str | None) -> dict[str, Any]:
+def _compact_hierarchy(summary: Mapping[str, Any]) -> list[int]:
+    counts = [int(summary.get(k) or 0) for k in NODE_COUNTS]
+    while counts and not counts[-1]:
+        counts.pop()
+    return counts
+
+
+def _expand_hierarchy(counts: Mapping[str, Any] | list[int], backend: str | None) -> dict[str, Any]:
+    if isinstance(counts, list):
+        counts = dict(zip(NODE_COUNTS, counts, strict=False))
     summary: dict[str, Any] = {"backend": backend, **{k: int(counts.get(k, 0)) for k in NODE_COUNTS}}
     summary["source_fraction"] = round(summary["nodes_from_source"] / max(summary["nodes_total"], 1), 4)
     return summary
@@ -96,7 +109,20 @@ def shared_defaults(rows: list[dict[str, Any]]) -> dict[str, Any]:
     records = _shared_records([row.get("records") or {} for row in rows])
     if records:
         defaults["records"] = records
+    times = [row["utc"] for row in rows if _seconds(row.get("utc")) is not None]
+    if times:
+        defaults["utc"] = min(times)
     return defaults
+
+
+def _seconds(utc: Any) -> float | None:
+    """Seconds since the epoch of a row's ``utc`` (``2026-12-01T06:19:38Z``), None if it is not one."""
+    if not isinstance(utc, str) or not utc:
+        return None
+    try:
+        return datetime.strptime(utc, UTC_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def _shared_records(all_records: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -122,10 +148,18 @@ def compact_row(full: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[st
             continue
         if key in NESTED:
             own = _compact_check(key, value, defaults.get(key, {}))
+            if (
+                key == "optimum_parity"
+                and own.get("max_abs_diff")
+                and own["max_abs_diff"] == out.get("ort_parity", {}).get("max_abs_diff")
+            ):
+                own["max_abs_diff"] = SAME_AS_ORT
             if own:
                 out[key] = own
         elif key == "hierarchy" and value is not None:
             out[key] = _compact_hierarchy(value)
+        elif key == "utc" and _seconds(value) is not None and _seconds(defaults.get("utc")) is not None:
+            out[key] = round(_seconds(value) - _seconds(defaults["utc"]))  # type: ignore[operator]
         elif key == "records":
             if value:
                 out[key] = _own_records(value, defaults.get("records", {}))
@@ -176,6 +210,9 @@ def expand_row(line: Mapping[str, Any], defaults: Mapping[str, Any], version: in
     for key, value in line.items():
         if key not in NESTED:
             data[key] = value
+    if isinstance(line.get("utc"), int) and _seconds(defaults.get("utc")) is not None:
+        base = _seconds(defaults["utc"]) or 0.0
+        data["utc"] = datetime.fromtimestamp(base + line["utc"], tz=timezone.utc).strftime(UTC_FORMAT)
     if isinstance(line.get("records"), Mapping) and "case_id" not in line:  # a compact line
         shared = defaults.get("records", {})
         data["records"] = {
@@ -185,7 +222,12 @@ def expand_row(line: Mapping[str, Any], defaults: Mapping[str, Any], version: in
     for key in NESTED:
         if key in line or key in defaults:
             data[key] = {**defaults.get(key, {}), **line.get(key, {})}
-    if isinstance(line.get("hierarchy"), Mapping) and "source_fraction" not in line["hierarchy"]:
+    optimum = data.get("optimum_parity")
+    if isinstance(optimum, dict) and optimum.get("max_abs_diff") == SAME_AS_ORT:
+        optimum["max_abs_diff"] = dict(data.get("ort_parity", {}).get("max_abs_diff") or {})
+    if isinstance(line.get("hierarchy"), list) or (
+        isinstance(line.get("hierarchy"), Mapping) and "source_fraction" not in line["hierarchy"]
+    ):
         data["hierarchy"] = _expand_hierarchy(line["hierarchy"], data.get("backend"))
     if "case_id" not in data and all(k in data for k in ("model", "task", "backend", "exporter")):
         data["case_id"] = case_id(data["model"], data["task"], data["backend"], data["exporter"])

@@ -32,6 +32,9 @@ HEADER = (
 )
 
 
+CAUSE_CHARS = 200  # of a cause in the record
+
+
 @dataclass(frozen=True)
 class Expectation:
     """One recorded cell: its status and, for a failure, the stage and cause."""
@@ -41,9 +44,12 @@ class Expectation:
     cause: str | None = None
 
     def line(self, cell: str) -> str:
-        """The record's line for ``cell``."""
+        """The record's line for ``cell`` (a cause of more than :data:`CAUSE_CHARS` cut there: a
+        run is judged by status and stage, and the results keep the whole message)."""
         if self.status == "fail":
             cause = " ".join((self.cause or "").split())
+            if len(cause) > CAUSE_CHARS:
+                cause = cause[: CAUSE_CHARS - 1].rstrip() + "…"
             return f"{cell} fail {self.stage or 'export'}: {cause}".rstrip(" ")
         return f"{cell} {self.status}"
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from .expected import Verdict
@@ -46,10 +45,6 @@ class _Strings:
             self._index[text] = len(self.items)
             self.items.append(text)
         return self._index[text]
-
-
-def _seconds(utc: str) -> float:
-    return datetime.fromisoformat(utc.replace("Z", "+00:00")).timestamp() if utc else 0.0
 
 
 def _figure(value: float | None) -> float | None:
@@ -116,7 +111,7 @@ def _tolerance(row: Row) -> list[float] | None:
 def _cell(
     results: Results,
     row: Row,
-    where: list[int],
+    where: int,
     env: Environment,
     tolerance: Any,
     strings: _Strings,
@@ -134,17 +129,22 @@ def _cell(
         cell["g"], cell["m"] = strings(failure[0]), strings(failure[1])
     elif row.status() == "n/a":
         cell["m"] = strings(f"{row.export.error_type}: {row.export.error}")
+    ort, optimum = _outputs(row.ort_parity, strings), _outputs(row.optimum_parity, strings)
+    shown = _figure(row.worst_diff())
     optional: dict[str, Any] = {
-        "d": _figure(row.worst_diff()),
+        # the page takes the figure from the per-output ones where it is their largest
+        "d": None if shown == max((d for _, d in optimum or ort), default=None) else shown,
         "t": row.export.seconds,
         "T": row.seconds,
         "b": row.onnx_bytes,
-        "o": _outputs(row.ort_parity, strings) or None,
-        "p": _same_or(_outputs(row.ort_parity, strings), _outputs(row.optimum_parity, strings)),
+        "o": ort or None,
+        "p": _same_or(ort, optimum),
         "k": _tolerance(row) if _tolerance(row) != tolerance else None,
         "r": _records(row, strings, shared),
-        "y": [[strings(t), strings(line)] for t, line in summaries(row).items()] or None,
-        "u": round(_seconds(env.utc) - _seconds(row.utc)) if row.utc else None,
+        # a record's one-line summary where it explains a failure; "r" holds every record whole
+        "y": [[strings(t), strings(line)] for t, line in summaries(row).items()] or None
+        if row.status() == "fail"
+        else None,
         "V": _versions(row.versions) if row.versions != env.versions else None,
         "C": strings(row.commit or "?") if row.commit != env.commit else None,
         "M": _machine(row.machine) if row.machine != env.machine else None,
@@ -160,6 +160,13 @@ def _common_tolerance(rows: list[Row]) -> list[float] | None:
     return json.loads(found.most_common(1)[0][0]) if found else None
 
 
+def position(data: dict[str, Any], cell: dict[str, Any]) -> tuple[int, int, int]:
+    """(row, env, column) indices of a cell of the page's data; its ``i`` is
+    ``(row x envs + env) x columns + column``."""
+    envs, columns = len(data["envs"]), len(data["columns"])
+    return cell["i"] // (envs * columns), cell["i"] // columns % envs, cell["i"] % columns
+
+
 def page_data(results: Results) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
     """The page's data, and the index of each row's cell in it (by ``Row.key``)."""
     envs, columns, model_tasks = results.envs(), results.columns(), results.model_tasks()
@@ -170,8 +177,12 @@ def page_data(results: Results) -> tuple[dict[str, Any], dict[tuple[str, str], i
     shared = shared_records(results.rows)
     cells: list[dict[str, Any]] = []
     index: dict[tuple[str, str], int] = {}
+
+    def at(row: int, env: int, column: int) -> int:
+        return (row * len(envs) + env) * len(columns) + column
+
     for row in results.rows:
-        where = [row_of[(row.model, row.task)], envs.index(row.env), columns.index(row.column)]
+        where = at(row_of[(row.model, row.task)], envs.index(row.env), columns.index(row.column))
         index[row.key] = len(cells)
         cells.append(_cell(results, row, where, environments[row.env], tolerances[row.env], strings, shared))
     if AUTO_COLUMN in columns:
@@ -179,7 +190,7 @@ def page_data(results: Results) -> tuple[dict[str, Any], dict[tuple[str, str], i
             for e, env in enumerate(envs):
                 chosen = results.cell(env, model, task, AUTO_COLUMN)
                 if chosen is not None:
-                    cells.append({"i": [n, e, columns.index(AUTO_COLUMN)], "a": index[chosen.key]})
+                    cells.append({"i": at(n, e, columns.index(AUTO_COLUMN)), "a": index[chosen.key]})
     data = {
         "envs": [
             {

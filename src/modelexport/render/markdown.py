@@ -196,12 +196,18 @@ def _environments(results: Results) -> list[str]:
     return _table(header, body)
 
 
+MESSAGE_CHARS = 300  # of a failure's message here; index.html and the results files keep it whole
+
+
 def _failures(results: Results) -> list[str]:
-    lines = []
+    """One item per failing cell and failure, naming every env where it failed that way."""
+    found: dict[tuple[str, ...], list[str]] = {}
     for row in results.rows:
         failure = row.failure() if row.status() == "fail" else None
         if failure:
             stage, message = failure
+            if len(message) > MESSAGE_CHARS:
+                message = message[: MESSAGE_CHARS - 1].rstrip() + "…"
             kind = results.verdict(row)
             if kind is None:
                 label = ""
@@ -209,10 +215,17 @@ def _failures(results: Results) -> list[str]:
                 label = " *(known)*"
             else:
                 label = f" {VERDICT_MARKS[kind]} *({kind})*"
-            lines.append(f"- `{row.env}` · `{row.case_id}` — **{stage}**: {message}{label}")
-            if FIRST_DIVERGENCE in row.records:
-                found = record_summary(FIRST_DIVERGENCE, row.records[FIRST_DIVERGENCE])
-                lines.append(f"  - first divergent module: {found}")
+            divergence = (
+                record_summary(FIRST_DIVERGENCE, row.records[FIRST_DIVERGENCE])
+                if FIRST_DIVERGENCE in row.records
+                else ""
+            )
+            found.setdefault((row.case_id, stage, message, label, divergence), []).append(row.env)
+    lines = []
+    for (case, stage, message, label, divergence), envs in found.items():
+        lines.append(f"- {', '.join(f'`{e}`' for e in envs)} · `{case}` — **{stage}**: {message}{label}")
+        if divergence:
+            lines.append(f"  - first divergent module: {divergence}")
     unavailable = {(r.env, r.optimum_load.error or "") for r in results.rows if not r.optimum_available}
     for env, error in sorted(unavailable):
         lines.append(f"- `{env}` · Optimum does not run these cells: {error}")

@@ -18,7 +18,12 @@
   var openCell = null;
 
   var lookup = {};
-  data.cells.forEach(function (cell, n) { lookup[cell.i.join("|")] = n; });
+  var nEnvs = data.envs.length, nColumns = data.columns.length;
+  data.cells.forEach(function (cell, n) {
+    var i = cell.i;  // (row x envs + env) x columns + column
+    cell.i = [Math.floor(i / (nEnvs * nColumns)), Math.floor(i / nColumns) % nEnvs, i % nColumns];
+    lookup[cell.i.join("|")] = n;
+  });
 
   function str(n) { return n === undefined ? "" : data.strings[n]; }
   function source(n) { var c = data.cells[n]; return c.a === undefined ? c : data.cells[c.a]; }
@@ -44,7 +49,16 @@
     var st = statusOf(c);
     if (st === "fail") { return GLYPH[st] + " " + str(c.g); }
     if (st === "n/a") { return GLYPH[st]; }
-    return (GLYPH[st] + " " + fmt(c.d)).trim();
+    return (GLYPH[st] + " " + fmt(worst(c))).trim();
+  }
+
+  // The figure a cell shows: its own "d" where given, else the largest of its Optimum-run
+  // figures (or ONNX Runtime's, which "p" = 1 repeats).
+  function worst(c) {
+    if (c.d !== undefined) { return c.d; }
+    var figures = Array.isArray(c.p) ? c.p : c.o;
+    if (!figures || !figures.length) { return undefined; }
+    return Math.max.apply(null, figures.map(function (o) { return o[1]; }));
   }
 
   function searchable(c) {
@@ -252,7 +266,6 @@
     pair(more, "tags", c.h ? c.h[1] + " of " + c.h[0] + " nodes tagged from their own module's scope" : "");
     pair(more, "commit", c.C !== undefined ? str(c.C) : env.commit);
     pair(more, "machine", c.M || env.machine);
-    pair(more, "UTC", c.u === undefined ? "" : new Date(Date.parse(env.utc) - c.u * 1000).toISOString().replace(".000", ""));
     detailsBody.appendChild(more);
     var tol = c.k || env.tolerance;
     if (c.o) { detailsBody.appendChild(outputs("ONNX Runtime max|\u0394| per output", c.o, tol)); }
