@@ -228,3 +228,41 @@ def test_bart_classifier_exports_with_dynamo_through_a_traceable_pooling(zoo_dir
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     (actual,) = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
     assert float(np.abs(actual - expected).max()) <= 1e-4
+
+
+def _image_dims(path) -> list:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = next(i for i in graph.input if i.name == "pixel_values").type.tensor_type.shape.dim
+    return [d.dim_value or d.dim_param for d in dims]
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
+def test_a_graph_that_bakes_the_image_size_is_exported_again_with_a_fixed_size(zoo_dir, tmp_path, backend):
+    """MobileViT takes larger images in PyTorch, but both backends bake the traced height and width
+    into its patch reshapes: the first export fails at the larger size, the second declares the
+    processor's size, verifies, loads in Optimum and says why in its metadata."""
+    from modelexport.matrix.checks import declares_fixed_image_size, ort_parity, pytorch_reference
+
+    src = zoo_dir("mobilevit", "image-classification")
+    out, status = run_export(str(src), tmp_path / "out", exporter=backend)
+    assert status.ok and status.exporter == backend
+    size = json.loads((src / "preprocessor_config.json").read_text())["crop_size"]
+    assert _image_dims(out / "model.onnx") == ["batch_size", "num_channels", size["height"], size["width"]]
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert "other shapes" in meta["fixed_image_size"] and "Reshape" in meta["fixed_image_size"]
+    assert meta["io"]["inputs"] == {"pixel_values": {"0": "batch_size", "1": "num_channels"}}
+    assert {c["check"]: c["ok"] for c in meta["verification"]["checks"]} == {"batch": True, "single": True}
+    # The matrix's check feeds what the file declares.
+    assert declares_fixed_image_size(out)
+    assert ort_parity(
+        out, pytorch_reference(src, "image-classification", fixed_image_size=True), 1e-4, 1e-4
+    ).ok
+    validate_optimum_compatibility(out)
+
+
+def test_a_model_whose_graph_takes_other_image_sizes_keeps_them_dynamic(zoo_dir, tmp_path):
+    from modelexport.matrix.checks import declares_fixed_image_size
+
+    out, status = run_export(str(zoo_dir("mobilenet_v2", "image-classification")), tmp_path / "out")
+    assert _image_dims(out / "model.onnx") == ["batch_size", "num_channels", "height", "width"]
+    assert status.fixed_image_size is None and not declares_fixed_image_size(out)

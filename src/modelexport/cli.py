@@ -163,6 +163,11 @@ def export(
     click.echo(f"exported {model} ({status.task}, {status.exporter}) to {out_dir}")
     if status.fallback_from:
         click.echo(f"  (exporter auto: torchscript failed, dynamo used: {status.fallback_from})")
+    if status.fixed_image_size:
+        click.echo(
+            "  (pixel_values has a fixed height and width, the image processor's: the graph failed at "
+            "another size; see fixed_image_size in export_metadata.json)"
+        )
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}

@@ -141,6 +141,8 @@ class VerifyError(ModelExportError):
     # True when the outputs were compared and differ (drift a larger tolerance would accept), False
     # when ONNX Runtime could not run the graph or nothing was compared.
     drift = False
+    # The input sets (modelexport.inputs.CHECKS) the export failed on, where known.
+    input_sets: tuple[str, ...] = ()
 
 
 class CompatibilityError(ModelExportError):

@@ -51,6 +51,12 @@ SHAPES: dict[Phase, Shape] = {
 CHECKS: dict[str, Phase] = {"batch": "verify", "single": "single"}
 
 
+def larger_image_sets() -> tuple[str, ...]:
+    """The check input sets whose images are larger than the processor's (where the export keeps
+    height and width dynamic): the others are at the processor's size."""
+    return tuple(name for name, phase in CHECKS.items() if phase == "verify")
+
+
 # Models that take one sequence length only: model type -> the length its config fixes (None: any).
 _FIXED_SEQUENCE: Mapping[str, Callable[[Any], int | None]] = {
     # Nystrom landmarks average fixed segments: inputs must be segment_means_seq_len long, unless there

@@ -188,14 +188,17 @@ def build_io_spec(
     tokenizer: Any | None,
     config: Any = None,
     preprocessors: Mapping[str, Any] | None = None,
+    *,
+    fixed_image_size: bool = False,
 ) -> IOSpec:
     """Optimum's input/output names and dynamic axes for this model and task. The outputs are those
     the task declares that the model returns (found by running it once on dummy inputs); a model
     returning none of them (MaskFormer's segmentation, MGP-STR's three logits) exports every tensor
-    it returns, under its own names."""
+    it returns, under its own names. ``fixed_image_size``: ``pixel_values`` at the processor's
+    height and width only (for a graph that bakes them, see the pipeline)."""
     preprocessors = preprocessors or {}
     free = tuple(input_specs(model, task, tokenizer))
-    inputs = _image_size_axes(model, _sequence_axes(model, free), config, preprocessors)
+    inputs = _image_size_axes(model, _sequence_axes(model, free), config, preprocessors, fixed_image_size)
     static = _axis_names(free) - _axis_names(inputs)
     feed = _feed(IOSpec(inputs, ()), config, preprocessors) if config is not None else None
     if needs_decoder_inputs(model, task, feed):
@@ -238,13 +241,21 @@ def _feed(io: IOSpec, config: Any, preprocessors: Mapping[str, Any]) -> dict[str
 
 
 def _image_size_axes(
-    model: torch.nn.Module, inputs: tuple[TensorSpec, ...], config: Any, preprocessors: Mapping[str, Any]
+    model: torch.nn.Module,
+    inputs: tuple[TensorSpec, ...],
+    config: Any,
+    preprocessors: Mapping[str, Any],
+    fixed: bool = False,
 ) -> tuple[TensorSpec, ...]:
-    """``pixel_values`` with static height and width when the model refuses an image
-    :data:`~modelexport.inputs.IMAGE_SIZE_STEP` pixels larger (position embeddings it does not
+    """``pixel_values`` with static height and width when ``fixed`` or when the model refuses an
+    image :data:`~modelexport.inputs.IMAGE_SIZE_STEP` pixels larger (position embeddings it does not
     interpolate): run once at each size. Verification checks the larger size otherwise."""
     spec = next((t for t in inputs if t.name == "pixel_values" and {2, 3} <= set(t.axes)), None)
-    if spec is None or config is None:
+    if spec is None:
+        return inputs
+    if fixed:
+        return _without_image_axes(inputs, spec)
+    if config is None:
         return inputs
     feed = _feed(IOSpec(inputs, ()), config, preprocessors)
     if feed is None:
@@ -255,8 +266,17 @@ def _image_size_axes(
     )
     if not _calls(model, feed) or _calls(model, {**feed, "pixel_values": larger}):
         return inputs
+    return _without_image_axes(inputs, spec)
+
+
+def _without_image_axes(inputs: tuple[TensorSpec, ...], spec: TensorSpec) -> tuple[TensorSpec, ...]:
     fixed = TensorSpec(spec.name, {k: v for k, v in spec.axes.items() if k not in (2, 3)})
     return tuple(fixed if t is spec else t for t in inputs)
+
+
+def has_dynamic_image_size(io: IOSpec) -> bool:
+    """Whether ``pixel_values`` is an input with dynamic height and width."""
+    return any(t.name == "pixel_values" and {2, 3} <= set(t.axes) for t in io.inputs)
 
 
 def _calls(model: torch.nn.Module, feed: Feeds) -> bool:

@@ -40,6 +40,8 @@ from .errors import (
 from .generative.merge import merge_decoders, merged_report
 from .graph import name_dynamic_axes, rename_values, strip_node_metadata
 from .hierarchy import HierarchyReport, tag_model
+from .inputs import larger_image_sets
+from .io_spec import has_dynamic_image_size
 from .loading import LoadedModel, load
 from .options import ExportOptions
 from .packaging import METADATA_FILE, save_configs, save_onnx, sidecar_name, write_json
@@ -84,6 +86,9 @@ class ExportStatus:
     fallback_from: str | None = None
     # Model code replaced by a traceable equivalent while capturing (modelexport.patches).
     patches: list[str] = field(default_factory=list)
+    # Why ``pixel_values`` has a static height and width although the model takes other sizes
+    # (``None`` when they are dynamic, or static because PyTorch itself refuses other sizes).
+    fixed_image_size: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -208,6 +213,7 @@ class _Run:
         self.loaded: LoadedModel | None = None
         self.plan: Plan | None = None
         self.refs: References | None = None
+        self.fixed_image_size = False
 
     def load(self, output_dir: Path) -> LoadedModel:
         with _stage(self.status, "load", self.progress):
@@ -224,7 +230,9 @@ class _Run:
         model as the user has it; a model PyTorch cannot run on them is a ModelRunError."""
         if self.plan is None or self.refs is None:
             try:
-                self.plan = make_plan(loaded, merge_decoders=self.options.merge_decoders)
+                self.plan = make_plan(
+                    loaded, merge_decoders=self.options.merge_decoders, fixed_image_size=self.fixed_image_size
+                )
                 self.refs = references(self.plan)
             except ModelExportError:
                 raise
@@ -237,7 +245,34 @@ class _Run:
         return self.plan, self.refs
 
     def attempt(self, backend: Backend, out: Path, hint: str | None) -> _Written:
-        """Capture, tag and verify every part with ``backend`` into ``out``; raises on failure."""
+        """Capture, tag and verify every part with ``backend`` into ``out``; raises on failure.
+
+        A graph that verifies at the processor's image size and fails at a larger one (the backend
+        baked the traced height and width into a reshape, though PyTorch takes both sizes: MobileViT,
+        BEiT with dynamo) is exported again with a static height and width, which ``pixel_values``
+        then declares; the metadata says why. The second failure, if any, is the one raised."""
+        try:
+            return self._attempt(backend, out, hint)
+        except VerifyError as e:
+            plan = self.plan
+            if self.fixed_image_size or plan is None or not _fails_only_at_other_image_sizes(plan, e):
+                raise
+            if self.progress:
+                self.progress(
+                    f"{backend.name}: the graph fails at another image size; exporting a fixed size"
+                )
+            for entry in list(out.iterdir()):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            self.fixed_image_size, self.plan, self.refs = True, None, None
+            try:
+                written = self._attempt(backend, out, hint)
+            except (CaptureError, VerifyError):
+                self.fixed_image_size, self.plan, self.refs = False, None, None
+                raise
+            self.status.fixed_image_size = f"{backend.name}: {without_subject(e.message)}"
+            return written
+
+    def _attempt(self, backend: Backend, out: Path, hint: str | None) -> _Written:
         assert self.loaded is not None
         status, options, progress = self.status, self.options, self.progress
         opset = options.opset or backend.default_opset
@@ -295,6 +330,7 @@ class _Run:
                 "exporter": status.exporter,
                 "exporter_fallback_from": status.fallback_from,
                 "model_patches": status.patches,
+                "fixed_image_size": status.fixed_image_size,
                 "opset": opset,
                 "clean_onnx": options.clean_onnx,
                 "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -311,6 +347,14 @@ class _Run:
                 "stages": {k: asdict(v) for k, v in status.stages.items()},
             }
             write_json(out / METADATA_FILE, meta)
+
+
+def _fails_only_at_other_image_sizes(plan: Plan, error: VerifyError) -> bool:
+    """A single-file plan whose images have a dynamic size, failing only on the input set with
+    larger images (:func:`modelexport.inputs.larger_image_sets`)."""
+    if len(plan.parts) != 1 or not has_dynamic_image_size(plan.parts[0].io):
+        return False
+    return bool(error.input_sets) and set(error.input_sets) <= set(larger_image_sets())
 
 
 def _reset(status: ExportStatus, stages: Sequence[Stage]) -> None:

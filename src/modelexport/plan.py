@@ -12,12 +12,20 @@ from .wrappers import TaskOutputs, traced
 SINGLE_FILE = "model.onnx"
 
 
-def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True) -> Plan:
-    """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs."""
+def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True, fixed_image_size: bool = False) -> Plan:
+    """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs
+    (``fixed_image_size``: images at the processor's size only, see :mod:`.pipeline`)."""
     task = loaded.task
     if task.generative:
         return generative_plan(loaded.model, task, loaded.preprocessors, merge_decoders=merge_decoders)
-    io = build_io_spec(loaded.model, task, loaded.tokenizer, loaded.config, loaded.preprocessors)
+    io = build_io_spec(
+        loaded.model,
+        task,
+        loaded.tokenizer,
+        loaded.config,
+        loaded.preprocessors,
+        fixed_image_size=fixed_image_size,
+    )
     args = (io, loaded.config, loaded.preprocessors)
     part = Part(
         SINGLE_FILE,

@@ -243,8 +243,14 @@ class ExportVerification:
         }
 
     def raise_if_failed(self, what: str) -> None:
+        """Raise for the first failing check; the error lists every failing input set."""
+        failing = tuple(dict.fromkeys(c.name for c in self.checks if not c.result.ok))
         for check in self.checks:
-            check.result.raise_if_failed(what, f"{check.file} on its '{check.name}' inputs: ")
+            try:
+                check.result.raise_if_failed(what, f"{check.file} on its '{check.name}' inputs: ")
+            except VerifyError as e:
+                e.input_sets = failing
+                raise
 
 
 def verify_plan(plan: Plan, out: Path, refs: References, *, atol: float, rtol: float) -> ExportVerification:

@@ -108,8 +108,28 @@ class Reference:
         return feed, missing
 
 
-def pytorch_reference(source_dir: Path, task: str) -> Reference:
-    """Load the checkpoint as a user would and run it on the verification-shaped inputs."""
+def declares_fixed_image_size(export_dir: Path) -> bool:
+    """Whether the export's ``model.onnx`` takes ``pixel_values`` of one height and width (Optimum's
+    MobileNet, or ours where the graph bakes them): the check then feeds the processor's size."""
+    import onnx
+
+    path = export_dir / "model.onnx"
+    if not path.is_file():
+        return False
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:
+        return False
+    for value in graph.input:
+        if value.name == "pixel_values":
+            dims = value.type.tensor_type.shape.dim
+            return len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:])
+    return False
+
+
+def pytorch_reference(source_dir: Path, task: str, *, fixed_image_size: bool = False) -> Reference:
+    """Load the checkpoint as a user would and run it on the verification-shaped inputs (images at
+    the processor's size with ``fixed_image_size``, else larger where the model takes them)."""
     import torch
 
     from ..inputs import make_inputs
@@ -119,7 +139,14 @@ def pytorch_reference(source_dir: Path, task: str) -> Reference:
 
     try:
         loaded = load(str(source_dir), task)
-        io = build_io_spec(loaded.model, loaded.task, loaded.tokenizer, loaded.config, loaded.preprocessors)
+        io = build_io_spec(
+            loaded.model,
+            loaded.task,
+            loaded.tokenizer,
+            loaded.config,
+            loaded.preprocessors,
+            fixed_image_size=fixed_image_size,
+        )
         inputs = make_inputs(io, loaded.config, loaded.preprocessors, "verify")
         with torch.no_grad():
             result = call_model(loaded.model, inputs)
@@ -273,7 +300,7 @@ def run_checks(
     out: Path, source: Path, task: str, exporter: str, atol: float, rtol: float, optimum: bool
 ) -> SuiteResult:
     """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
-    reference = pytorch_reference(source, task)
+    reference = pytorch_reference(source, task, fixed_image_size=declares_fixed_image_size(out))
     ort = ort_parity(out, reference, atol, rtol)
     load, parity = optimum_checks(out, task, reference) if optimum else (LoadCheck(), ParityCheck())
     return check_files(out, source, exporter), ort, load, parity
