@@ -146,6 +146,7 @@ SPECS = (
             "eos_token_id": 3,
         },
         "wordpiece",
+        tokenizer_type="bert",  # BERT's special tokens ([PAD] for left-padded prompts)
         token_ids_into=("encoder", "decoder"),
         notes="BERT2BERT EncoderDecoderModel: a BERT decoder with cross-attention. Optimum refuses its "
         "with-past export (BERT's Optimum config has no past key values).",

@@ -114,9 +114,15 @@ def _token_ids(tok: Any) -> dict[str, int]:
     """Config kwargs that must agree with the tokenizer: vocabulary size and special-token ids.
 
     The size covers every id the tokenizer can produce: some slow classes (M2M100) give language
-    tokens ids beyond ``len(tokenizer)``.
+    tokens ids beyond ``len(tokenizer)`` and beyond ``get_vocab()`` (its ``__en__`` is 235 of 317
+    while both say 217).
     """
-    ids = {"vocab_size": max(len(tok), max(tok.get_vocab().values(), default=-1) + 1)}
+    produced = [
+        *tok.get_vocab().values(),
+        *getattr(tok, "lang_token_to_id", {}).values(),
+        *getattr(tok, "lang_code_to_id", {}).values(),
+    ]
+    ids = {"vocab_size": max(len(tok), max(produced, default=-1) + 1)}
     for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
         value = getattr(tok, key, None)
         if value is not None:
