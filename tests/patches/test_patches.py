@@ -341,3 +341,21 @@ def test_patch_time_series_forecasters_export_with_torchscript_and_verify(zoo_di
     out, _ = run_export(str(zoo_dir(name, task)), tmp_path / "out", task=task, exporter="torchscript")
     meta = json.loads((out / "export_metadata.json").read_text())
     assert meta["verification"]["ok"] and meta["model_patches"] == [NOTE]
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
+@pytest.mark.parametrize("layout", ["single", "decoder", "seq2seq"])
+def test_every_patch_is_a_no_op_on_a_transformers_without_masking_utils(monkeypatch, backend, layout):
+    """transformers before 4.53 has no ``masking_utils`` (the matrix's transformers-oldest env runs
+    4.48): entering every patch of every scope must not fail there. An import of it outside a guard
+    made every TorchScript export on 4.48 fail at capture."""
+    import sys
+
+    model = transformers.BartForSequenceClassification(transformers.BartConfig(**SMALL)).eval()
+    monkeypatch.setitem(sys.modules, "transformers.masking_utils", None)  # `import` raises ImportError
+    monkeypatch.delattr(transformers, "masking_utils", raising=False)
+    with pytest.raises(ImportError):
+        from transformers import masking_utils  # noqa: F401
+    with patched(model, backend, layout) as applied:
+        pass
+    assert not any("masking_utils" in note for note in applied)

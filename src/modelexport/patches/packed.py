@@ -30,9 +30,13 @@ def _packed_sequence_indices(position_ids: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def packed_by_slicing(applied: list[str]) -> Iterator[None]:
-    """While active, packed-sequence detection uses no ``torch.diff`` (nothing happens before 4.53)."""
-    from transformers import masking_utils
-
+    """While active, packed-sequence detection uses no ``torch.diff`` (nothing happens before 4.53,
+    which has no ``masking_utils``)."""
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        yield
+        return
     original = getattr(masking_utils, "find_packed_sequence_indices", None)
     if original is None:
         yield
