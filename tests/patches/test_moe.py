@@ -77,3 +77,31 @@ def test_a_mixtral_decoder_exports_and_generates_pytorchs_tokens(moe_dir: Path, 
     assert meta["verification"]["ok"] and any("MixtralSparseMoeBlock" in p for p in meta["model_patches"])
     check = ort_generation(out, moe_dir, get_task(task), 1e-4, 1e-4)
     assert check.ok, check.error
+
+
+def test_gpt_oss_stacked_experts_computed_densely_give_the_sparse_originals_outputs(zoo_dir):
+    from modelexport.patches.moe import stacked_blocks
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(zoo_dir("gpt_oss", "text-generation-with-past"))
+    model.eval()
+    assert len(stacked_blocks(model)) == model.config.num_hidden_layers
+    ids = torch.randint(3, model.config.vocab_size, (3, 11), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        with patched(model, "torchscript", "decoder") as applied:
+            actual = model(input_ids=ids).logits
+    assert "GptOssExperts.forward: every expert on every token, weighted by the routing" in applied
+    assert not any("forward" in vars(block) for block in stacked_blocks(model))  # restored
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
+def test_a_gpt_oss_decoder_exports_and_generates_pytorchs_tokens(zoo_dir, tmp_path, backend):
+    """Before the patch: TorchScript baked each expert's token count (verification failed at the
+    cached step) and torch.export refused the loop (GuardOnDataDependentSymNode)."""
+    task, source = "text-generation-with-past", zoo_dir("gpt_oss", "text-generation-with-past")
+    out, _ = run_export(str(source), tmp_path / "out", task=task, exporter=backend)
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["verification"]["ok"] and any("GptOssExperts" in p for p in meta["model_patches"])
+    check = ort_generation(out, source, get_task(task), 1e-4, 1e-4)
+    assert check.ok, check.error

@@ -1,6 +1,7 @@
 """Mixture-of-experts routing computed densely: every expert on every token, weighted by the routing.
 
-Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE route each token to its top-k experts (softmax, top-k,
+Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE (and GPT-OSS, whose experts' weights are stacked in one
+tensor each) route each token to its top-k experts (softmax, top-k,
 optionally renormalised) and run each expert only on the tokens routed to it: a loop over the experts
 that were hit, with ``torch.where`` picking their tokens. The TorchScript tracer bakes the traced
 per-expert token counts into the graph (OLMoE loops over every expert, still gathering each one's
@@ -25,6 +26,8 @@ import torch.nn.functional as F
 
 from .base import record
 
+# The stacked expert weights of a GPT-OSS-style block.
+_STACKED = ("gate_up_proj", "gate_up_proj_bias", "down_proj", "down_proj_bias")
 # The routing the dense forward reproduces, as the originals write it.
 _ROUTING = (
     "F.softmax(router_logits, dim=1, dtype=torch.float)",
@@ -55,8 +58,28 @@ def routed_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return found
 
 
+def stacked_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Expert blocks holding every expert's weights in stacked tensors (GPT-OSS's ``GptOssExperts``:
+    ``gate_up_proj`` (experts, hidden, 2 x inner) and ``down_proj`` with biases, a clamped GLU), whose
+    forward gathers each hit expert's tokens on the CPU: :func:`_stacked_dense_forward` reproduces it."""
+    found = []
+    for module in model.modules():
+        weights = [getattr(module, n, None) for n in _STACKED]
+        if not all(isinstance(w, torch.nn.Parameter) for w in weights):
+            continue
+        source = _source(module)
+        if (
+            "expert_hit" in source
+            and "index_add_" in source
+            and hasattr(module, "limit")
+            and hasattr(module, "alpha")
+        ):
+            found.append(module)
+    return found
+
+
 def applies(model: torch.nn.Module) -> bool:
-    return bool(routed_blocks(model))
+    return bool(routed_blocks(model)) or bool(stacked_blocks(model))
 
 
 def _renormalises(block: torch.nn.Module) -> bool:
@@ -83,18 +106,37 @@ def _dense_forward(self: Any, hidden_states: torch.Tensor) -> tuple[torch.Tensor
     return out.reshape(batch, length, hidden), router_logits
 
 
+def _stacked_dense_forward(
+    self: Any, hidden_states: torch.Tensor, router_indices: Any = None, routing_weights: Any = None
+) -> torch.Tensor:
+    """Every expert on every token in two batched products; each result weighted by the routing
+    weight the router gave it (zero for experts it did not pick), summed over the experts."""
+    batch = hidden_states.shape[0]
+    tokens = hidden_states.reshape(-1, self.hidden_size)  # (tokens, hidden)
+    experts = routing_weights.shape[1]
+    gate_up = torch.matmul(tokens.unsqueeze(0), self.gate_up_proj[:experts])  # (experts, tokens, 2 inner)
+    gate_up = gate_up + self.gate_up_proj_bias[:experts].unsqueeze(1)
+    gate, up = gate_up[..., ::2], gate_up[..., 1::2]
+    gate = gate.clamp(max=self.limit)
+    up = up.clamp(min=-self.limit, max=self.limit)
+    gated = (up + 1) * (gate * torch.sigmoid(gate * self.alpha))
+    out = torch.matmul(gated, self.down_proj[:experts]) + self.down_proj_bias[:experts].unsqueeze(1)
+    out = out * routing_weights.transpose(0, 1).unsqueeze(-1).to(out.dtype)  # (experts, tokens, hidden)
+    return out.sum(dim=0).to(hidden_states.dtype).view(batch, -1, self.hidden_size)
+
+
 @contextlib.contextmanager
 def dense_experts(model: torch.nn.Module, applied: list[str]) -> Iterator[None]:
     """While active, every routed block of ``model`` runs its experts densely."""
-    blocks = routed_blocks(model)
+    routed, stacked = routed_blocks(model), stacked_blocks(model)
+    blocks = routed + stacked
     priors = [vars(block).get("forward", _NO_FORWARD) for block in blocks]
-    for block in blocks:
+    for block in routed:
         block.forward = types.MethodType(_dense_forward, block)
-    if blocks:
-        record(
-            applied,
-            f"{type(blocks[0]).__name__}.forward: every expert on every token, weighted by the routing",
-        )
+    for block in stacked:
+        block.forward = types.MethodType(_stacked_dense_forward, block)
+    for kind in dict.fromkeys(type(b).__name__ for b in blocks):
+        record(applied, f"{kind}.forward: every expert on every token, weighted by the routing")
     try:
         yield
     finally:
