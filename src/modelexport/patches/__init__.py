@@ -68,7 +68,7 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         name="dense-experts",
-        replaces="Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE / GPT-OSS sparse blocks' data-dependent loop over the experts hit",
+        replaces="Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE / GPT-OSS / DeepSeek-V3 sparse blocks' data-dependent loop over the experts hit",
         versions="4.x",
         scope={"torchscript": _ALL, "dynamo": _ALL},
         activate=moe.dense_experts,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -78,8 +78,26 @@ def stacked_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return found
 
 
+def indexed_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Blocks whose ``moe(hidden_states, topk_indices, topk_weights)`` loops over every expert,
+    gathering its tokens by ``torch.where`` (DeepSeek-V3, dots1, GLM-4-MoE): their router is
+    traceable, the gather is not; :func:`_indexed_dense_moe` reproduces the method."""
+    found = []
+    for module in model.modules():
+        method = getattr(type(module), "moe", None)
+        if method is None or not isinstance(getattr(module, "experts", None), torch.nn.ModuleList):
+            continue
+        try:
+            source = inspect.getsource(method)
+        except (OSError, TypeError):
+            continue
+        if "torch.where(mask)" in source and "index_add_" in source and "topk_weights" in source:
+            found.append(module)
+    return found
+
+
 def applies(model: torch.nn.Module) -> bool:
-    return bool(routed_blocks(model)) or bool(stacked_blocks(model))
+    return bool(routed_blocks(model) or stacked_blocks(model) or indexed_blocks(model))
 
 
 def _renormalises(block: torch.nn.Module) -> bool:
@@ -125,23 +143,37 @@ def _stacked_dense_forward(
     return out.sum(dim=0).to(hidden_states.dtype).view(batch, -1, self.hidden_size)
 
 
+def _indexed_dense_moe(
+    self: Any, hidden_states: torch.Tensor, topk_indices: torch.Tensor, topk_weights: torch.Tensor
+) -> torch.Tensor:
+    """Every expert on every token, weighted by its chosen weight (zero where it was not chosen)."""
+    routing = torch.zeros(
+        hidden_states.shape[0], len(self.experts), dtype=topk_weights.dtype, device=hidden_states.device
+    ).scatter(1, topk_indices, topk_weights)  # (tokens, experts)
+    out = torch.zeros_like(hidden_states, dtype=topk_weights.dtype)
+    for index, expert in enumerate(self.experts):
+        out = out + expert(hidden_states) * routing[:, index : index + 1]
+    return out.type(hidden_states.dtype)
+
+
 @contextlib.contextmanager
 def dense_experts(model: torch.nn.Module, applied: list[str]) -> Iterator[None]:
     """While active, every routed block of ``model`` runs its experts densely."""
-    routed, stacked = routed_blocks(model), stacked_blocks(model)
-    blocks = routed + stacked
-    priors = [vars(block).get("forward", _NO_FORWARD) for block in blocks]
-    for block in routed:
-        block.forward = types.MethodType(_dense_forward, block)
-    for block in stacked:
-        block.forward = types.MethodType(_stacked_dense_forward, block)
-    for kind in dict.fromkeys(type(b).__name__ for b in blocks):
-        record(applied, f"{kind}.forward: every expert on every token, weighted by the routing")
+    replaced: list[tuple[torch.nn.Module, str, Callable[..., Any]]] = [
+        *((b, "forward", _dense_forward) for b in routed_blocks(model)),
+        *((b, "forward", _stacked_dense_forward) for b in stacked_blocks(model)),
+        *((b, "moe", _indexed_dense_moe) for b in indexed_blocks(model)),
+    ]
+    priors = [vars(block).get(name, _NO_FORWARD) for block, name, _ in replaced]
+    for block, name, dense in replaced:
+        setattr(block, name, types.MethodType(dense, block))
+    for kind, name in dict.fromkeys((type(b).__name__, n) for b, n, _ in replaced):
+        record(applied, f"{kind}.{name}: every expert on every token, weighted by the routing")
     try:
         yield
     finally:
-        for block, prior in zip(blocks, priors, strict=True):
+        for (block, name, _), prior in zip(replaced, priors, strict=True):
             if prior is _NO_FORWARD:
-                del block.forward
+                delattr(block, name)
             else:
-                block.forward = prior
+                setattr(block, name, prior)
