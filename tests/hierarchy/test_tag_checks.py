@@ -305,3 +305,23 @@ def test_the_issues_model_with_its_old_tags_fails_the_check(escape_export, tmp_p
     assert moved > 50 and record.ok is False and record.unknown == 0
     assert record.sibling_failures[0].startswith("encoder.layers (EscapeLayer): 0"), record.sibling_failures
     assert "alike siblings" in record.error
+
+
+def test_identity_nodes_for_shared_weights_are_not_counted_but_moved_computation_is():
+    """D-FINE's box heads: TorchScript put 2 Identity nodes (stand-ins for shared weights) on one
+    head and 4 on the other, 10 against 12 nodes, over 10 %; the computing nodes are equal (here 19
+    each with the Identity nodes left out, which would count 21 against 25)."""
+    torch.manual_seed(0)
+    model = Stack([Layer(index=i) for i in range(2)])
+    groups, weights = sibling_groups(model), _file(model, _weights_of(0) + _weights_of(1))
+    report = _report(model, _layer_counts(0) | _layer_counts(1))
+    identities = [("layers.0.attention", 2), ("layers.1.attention", 6)]
+    report.nodes += [
+        NodeRecord(f"{p}#id{i}", "Identity", p, "inherited") for p, n in identities for i in range(n)
+    ]
+    found = check_siblings(report, groups, model, weights)
+    assert (found.compared, found.failures) == (1, [])
+    report.nodes += [
+        NodeRecord(f"layers.1.attention#mul{i}", "Mul", "layers.1.attention", "scope") for i in range(4)
+    ]
+    assert check_siblings(report, groups, model, weights).failures == ["layers (Layer): 0=19 1=23"]

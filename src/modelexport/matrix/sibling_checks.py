@@ -1,5 +1,8 @@
 """Which siblings of a ``ModuleList`` / ``ModuleDict`` must get equal node counts, and do they.
 
+Nodes are counted without the ones that compute nothing (``Identity``: the TorchScript exporter's
+stand-ins for weights shared between modules, which D-FINE's box heads hold unevenly).
+
 Siblings are *alike* when built alike: the same class, the same parameter and buffer shapes, the
 same submodules, and the same settings (attributes that are int, float, bool, str, None or tuples
 and lists of them) on the module and on each submodule. A setting that counts up by one along the
@@ -19,7 +22,7 @@ in the file did run, whatever its tags say: nodes tagged to a sibling instead st
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,12 +205,32 @@ def check_siblings(
         for i, a in enumerate(patterns):
             for b in patterns[i + 1 :]:
                 _compare_parts(label, a[0], b[0], missing, modules, report, result)
+    _COUNTS.pop(id(report), None)
     return result
 
 
+# Ops that compute nothing: the TorchScript exporter inserts Identity nodes for weights shared or
+# deduplicated between modules, so their number says how weights are shared, not what a module does.
+_NOT_COMPUTING = frozenset({"Identity"})
+_COUNTS: dict[int, tuple[HierarchyReport, Counter[str]]] = {}
+
+
 def _count(report: HierarchyReport, path: str) -> int:
-    record = report.modules.get(path)
-    return record.subtree_nodes if record is not None else 0
+    """The computing nodes tagged to ``path`` or below it."""
+    cached = _COUNTS.get(id(report))
+    if cached is None or cached[0] is not report:
+        subtree: Counter[str] = Counter()
+        for node in report.nodes:
+            if node.op_type in _NOT_COMPUTING:
+                continue
+            module = node.module
+            while True:
+                subtree[module] += 1
+                if not module:
+                    break
+                module = module.rpartition(".")[0]
+        cached = _COUNTS[id(report)] = (report, subtree)
+    return cached[1].get(path, 0)
 
 
 def _left_out(
