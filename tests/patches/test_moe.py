@@ -79,57 +79,46 @@ def test_a_mixtral_decoder_exports_and_generates_pytorchs_tokens(moe_dir: Path, 
     assert check.ok, check.error
 
 
-def test_gpt_oss_stacked_experts_computed_densely_give_the_sparse_originals_outputs(zoo_dir):
-    from modelexport.patches.moe import stacked_blocks
+# Zoo decoders whose experts are not a routed ModuleList block: (the blocks' finder, the method
+# replaced, the note recorded); what each did before the patch, per backend.
+ZOO_FAMILIES = {
+    # TorchScript baked each expert's token count (verification failed at the cached step);
+    # torch.export refused the loop (GuardOnDataDependentSymNode).
+    "gpt_oss": ("stacked_blocks", "forward", "GptOssExperts.forward"),
+    # TorchScript's logits were 2e-2 off at other shapes; torch.export refused the gather.
+    "deepseek_v3": ("indexed_blocks", "moe", "DeepseekV3MoE.moe"),
+}
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(zoo_dir("gpt_oss", "text-generation-with-past"))
-    model.eval()
-    assert len(stacked_blocks(model)) == model.config.num_hidden_layers
+
+@pytest.mark.parametrize("name", sorted(ZOO_FAMILIES))
+def test_zoo_experts_computed_densely_give_the_sparse_originals_outputs(zoo_dir, name):
+    from modelexport.patches import moe
+
+    finder, method, note = ZOO_FAMILIES[name]
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        zoo_dir(name, "text-generation-with-past")
+    ).eval()
+    blocks = getattr(moe, finder)(model)
+    assert blocks
     ids = torch.randint(3, model.config.vocab_size, (3, 11), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(input_ids=ids).logits
         with patched(model, "torchscript", "decoder") as applied:
             actual = model(input_ids=ids).logits
-    assert "GptOssExperts.forward: every expert on every token, weighted by the routing" in applied
-    assert not any("forward" in vars(block) for block in stacked_blocks(model))  # restored
+    assert f"{note}: every expert on every token, weighted by the routing" in applied
+    assert not any(method in vars(block) for block in blocks)  # restored
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
-def test_a_gpt_oss_decoder_exports_and_generates_pytorchs_tokens(zoo_dir, tmp_path, backend):
-    """Before the patch: TorchScript baked each expert's token count (verification failed at the
-    cached step) and torch.export refused the loop (GuardOnDataDependentSymNode)."""
-    task, source = "text-generation-with-past", zoo_dir("gpt_oss", "text-generation-with-past")
+@pytest.mark.parametrize("name", sorted(ZOO_FAMILIES))
+def test_zoo_mixture_of_experts_decoders_export_and_generate_pytorchs_tokens(
+    zoo_dir, tmp_path, name, backend
+):
+    task, source = "text-generation-with-past", zoo_dir(name, "text-generation-with-past")
     out, _ = run_export(str(source), tmp_path / "out", task=task, exporter=backend)
     meta = json.loads((out / "export_metadata.json").read_text())
-    assert meta["verification"]["ok"] and any("GptOssExperts" in p for p in meta["model_patches"])
-    check = ort_generation(out, source, get_task(task), 1e-4, 1e-4)
-    assert check.ok, check.error
-
-
-def test_deepseek_v3_experts_computed_densely_give_the_sparse_originals_outputs(zoo_dir):
-    from modelexport.patches.moe import indexed_blocks
-
-    model = transformers.AutoModelForCausalLM.from_pretrained(zoo_dir("deepseek_v3", "text-generation"))
-    model.eval()
-    assert len(indexed_blocks(model)) >= 1
-    ids = torch.randint(3, model.config.vocab_size, (3, 11), generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        expected = model(input_ids=ids).logits
-        with patched(model, "torchscript", "single") as applied:
-            actual = model(input_ids=ids).logits
-    assert "DeepseekV3MoE.moe: every expert on every token, weighted by the routing" in applied
-    assert not any("moe" in vars(block) for block in indexed_blocks(model))  # restored
-    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
-
-
-@pytest.mark.parametrize("backend", ["torchscript", "dynamo"])
-def test_a_deepseek_v3_decoder_exports_and_generates_pytorchs_tokens(zoo_dir, tmp_path, backend):
-    """Before the patch: TorchScript's logits were 2e-2 off at other shapes (baked token counts) and
-    torch.export refused the gather (GuardOnDataDependentSymNode)."""
-    task, source = "text-generation-with-past", zoo_dir("deepseek_v3", "text-generation-with-past")
-    out, _ = run_export(str(source), tmp_path / "out", task=task, exporter=backend)
-    meta = json.loads((out / "export_metadata.json").read_text())
-    assert meta["verification"]["ok"] and any("DeepseekV3MoE" in p for p in meta["model_patches"])
+    block = ZOO_FAMILIES[name][2].split(".")[0]
+    assert meta["verification"]["ok"] and any(block in p for p in meta["model_patches"])
     check = ort_generation(out, source, get_task(task), 1e-4, 1e-4)
     assert check.ok, check.error
