@@ -120,3 +120,28 @@ def approximate_gelu(path: Path, module: str) -> None:
         for offset, node in enumerate(new):
             graph.node.insert(index + offset, node)
     _save(model, path)
+
+
+def break_reshape(path: Path, module: str, by_name: bool = False) -> str:
+    """Give one of ``module``'s Reshape nodes a target shape no input fits (as a shape baked at
+    export time fails at another one), so ONNX Runtime stops there; returns the node's name."""
+    model = onnx.load(str(path))
+    owner = scope_of if by_name else module_of
+    node = next((n for n in model.graph.node if n.op_type == "Reshape" and owner(n) == module), None)
+    if node is None:
+        raise AssertionError(f"{module} has no Reshape in {path.name}")
+    shape = f"fault_{len(model.graph.initializer)}_shape"
+    model.graph.initializer.append(numpy_helper.from_array(np.array([5, 3, 7, 1237], np.int64), shape))
+    node.input[1] = shape
+    _save(model, path)
+    return node.name
+
+
+def fix_input_dim(path: Path, name: str, axis: int = 0, size: int = 7) -> None:
+    """Declare ``name``'s ``axis`` a fixed ``size`` (an export that baked the traced batch)."""
+    model = onnx.load(str(path))
+    value = next(v for v in model.graph.input if v.name == name)
+    dim = value.type.tensor_type.shape.dim[axis]
+    dim.Clear()
+    dim.dim_value = size
+    _save(model, path)

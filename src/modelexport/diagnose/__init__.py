@@ -11,6 +11,15 @@ own nodes make on PyTorch's inputs, the first divergent module, Model Explorer n
 from __future__ import annotations
 
 from .directory import diff_export, first_divergence
-from .report import DiffError, DiffReport, ModuleDiff, PartDiff
+from .report import DiffError, DiffReport, ModuleDiff, PartDiff, RunFailure, RunFailureError
 
-__all__ = ["DiffError", "DiffReport", "ModuleDiff", "PartDiff", "diff_export", "first_divergence"]
+__all__ = [
+    "DiffError",
+    "DiffReport",
+    "ModuleDiff",
+    "PartDiff",
+    "RunFailure",
+    "RunFailureError",
+    "diff_export",
+    "first_divergence",
+]

@@ -27,7 +27,8 @@ from .compare import Error, Positions, error, worst
 from .hooks import Call, Recording, record
 from .local import cut_model
 from .match import Arrays, Counterpart, Dataflow, match_module, references
-from .report import DiffError, FedInput, Found, ModuleDiff, PartDiff
+from .report import FedInput, Found, ModuleDiff, PartDiff, RunFailureError
+from .stops import locate
 from .tags import node_modules
 
 
@@ -57,6 +58,9 @@ def graph_feeds(graph: onnx.GraphProto, feeds: Feeds, file: str) -> tuple[dict[s
             out[name] = feeds[name].numpy()
         elif name == "position_ids" and "input_ids" in feeds:
             out[name] = _position_ids(feeds)
+            derived.append(name)
+        elif name == "token_type_ids" and "input_ids" in feeds:  # the model's own default: zeros
+            out[name] = np.zeros(tuple(feeds["input_ids"].shape), dtype=np.int64)
             derived.append(name)
         else:
             raise UserInputError(
@@ -131,8 +135,17 @@ def _measure(
             runtime.session(weights, runtime.expose(weights.model, exposed)), onnx_feeds, outputs
         )
     except Exception as e:
-        raise DiffError(
-            f"ONNX Runtime cannot run {part.file} on these inputs ({_shapes(feeds)}): {type(e).__name__}: {first_line(e)}",
+        stop = locate(graph, paths, onnx_feeds, e, part.file)
+        where = (
+            f"it stops at {stop.op} node '{stop.node}' of module '{stop.module or '(the model itself)'}'"
+            if stop.module is not None
+            else f"it refuses input '{stop.input}'"
+            if stop.input
+            else "it fails"
+        )
+        raise RunFailureError(
+            f"ONNX Runtime cannot run {part.file} on these inputs ({_shapes(feeds)}): {where}: {stop.message}",
+            stop,
             hint="the file does not run where PyTorch does; re-export it (modelexport export verifies this).",
         ) from e
     values = {**onnx_feeds, **full}

@@ -24,6 +24,30 @@ class DiffError(ModelExportError):
     stage = "diff"
 
 
+@dataclass(frozen=True)
+class RunFailure:
+    """Where ONNX Runtime stopped on a file that PyTorch runs: the node it was running and the
+    module that node belongs to, or the graph input it refused (a fixed dimension, a dtype)."""
+
+    file: str
+    message: str  # ONNX Runtime's: ``Type: first line``
+    node: str | None = None
+    op: str | None = None
+    module: str | None = None
+    input: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+class RunFailureError(DiffError):
+    """ONNX Runtime cannot run the file on inputs PyTorch runs; ``failure`` says where."""
+
+    def __init__(self, message: str, failure: RunFailure, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failure = failure
+
+
 @dataclass
 class ModuleDiff:
     """One module of one file: its error at its outputs (carried in or made here), at its inputs,

@@ -67,11 +67,13 @@ def divergence_record(
 ) -> dict[str, Any]:
     """Where the export in ``out`` first departs from PyTorch (``modelexport.diagnose``):
     ``module`` is ``None`` when every module matches (the failure lies in how the files are run)."""
-    try:
-        from ..diagnose import first_divergence
+    from ..diagnose import RunFailureError, first_divergence
 
+    try:
         with time_limit(seconds):
             found = first_divergence(out, source, task, atol=atol, rtol=rtol)
+    except RunFailureError as e:  # no values to compare: where ONNX Runtime stopped says where
+        return lean(e.failure.to_json()) | {"module": e.failure.module, "found_by": "run"}
     except Exception as e:
         return {"error": f"diff did not run: {_message(e)}"}
     if found is None:

@@ -44,6 +44,12 @@ def divergence_summary(record: Mapping[str, Any]) -> str:
     if record.get("error"):
         return str(record["error"])
     module = record.get("module")
+    if record.get("found_by") == "run":  # ONNX Runtime could not run the file at all
+        if module is None:
+            refused = f"refuses input {record['input']}" if record.get("input") else "fails"
+            return f"none: ONNX Runtime {refused} before any module runs ({record.get('message')})"
+        where = f"{record.get('op')} node '{record.get('node')}'"
+        return f"{module or '(the model itself)'} in {record.get('file')}, where ONNX Runtime stops ({where})"
     if module is None:
         return "none: " + str(record.get("note") or "every module's outputs match PyTorch")
     text = f"{module or '(the model itself)'}"
