@@ -39,15 +39,21 @@ class TracedModule(torch.nn.Module):
         self.train(model.training)
 
     def run(self, feeds: Named) -> Tensors:
-        """The outputs for feeds keyed by ONNX input name (the PyTorch reference)."""
+        """The outputs for feeds keyed by ONNX input name (the PyTorch reference). The model gets
+        copies: XGLM adds its offset to ``position_ids`` in place, which would change the feeds
+        ONNX Runtime is given next."""
         with torch.no_grad():
-            return self.compute({n: feeds[n] for n in self.input_names})
+            return self.compute({n: _copy(feeds[n]) for n in self.input_names})
 
     def _run(self, *args: torch.Tensor) -> Tensors:
         return self.compute(dict(zip(self.input_names, args, strict=True)))
 
     def compute(self, named: Named) -> Tensors:
         raise NotImplementedError
+
+
+def _copy(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value
 
 
 def call_model(model: torch.nn.Module, named: Named) -> Any:

@@ -427,3 +427,22 @@ def test_the_traceable_cache_update_takes_every_calling_convention_transformers_
     _assigning_update(layer, k, v, {"cache_position": None})
     keys, values = _assigning_update(layer, k, v, kwargs={"cache_position": None})
     assert keys.shape == (1, 2, 9, 4) and values.shape == (1, 2, 9, 4)
+
+
+def test_absolute_positions_beyond_optimums_list_become_an_input(zoo_dir, tmp_path) -> None:
+    """XGLM (not exported by Optimum) adds absolute sinusoidal positions it counts from 0 unless
+    given ``position_ids``; ``generate`` gives them from the mask, so a left-padded prompt needs them
+    as an input. Rotary models outside that list (Gemma) do not: a shift of every position changes
+    nothing."""
+    from modelexport.generative.plan import takes_position_ids
+    from modelexport.matrix.generative_checks import ort_generation
+    from modelexport.tasks import get_task
+
+    task = get_task("text-generation-with-past")
+    src = zoo_dir("xglm", task.name)
+    out, meta = _export(src, tmp_path / "xglm", task.name)
+    assert "position_ids" in meta["io"][DECODER_FILE]["inputs"]
+    check = ort_generation(out, src, task, 1e-4, 1e-4)
+    assert check.ok, check.error  # left-padded prompts at batch 2, PyTorch's tokens
+    gemma = transformers.AutoModelForCausalLM.from_pretrained(str(zoo_dir("gemma", task.name)))
+    assert not takes_position_ids(gemma)

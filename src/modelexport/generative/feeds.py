@@ -55,7 +55,7 @@ def position_ids(mask: torch.Tensor, new: int) -> torch.Tensor:
     """As transformers' generation makes them from the mask: padding at 1; the last ``new`` positions."""
     ids = mask.long().cumsum(-1) - 1
     ids.masked_fill_(mask == 0, 1)
-    return ids[:, -new:]
+    return ids[:, -new:].contiguous()  # XGLM views them flat
 
 
 def vocab_size(model: torch.nn.Module) -> int:

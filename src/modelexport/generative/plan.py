@@ -4,6 +4,7 @@ after it)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -51,6 +52,34 @@ def _cache_layers(model: torch.nn.Module, kind: EncoderKind | None, preprocessor
         out = model(**feeds, past_key_values=past, use_cache=True, return_dict=True)
     flat = cache.flatten_cache(out.past_key_values, self_attention_only=kind is None)
     return len(flat) // (4 if kind is not None else 2)
+
+
+def takes_position_ids(model: torch.nn.Module) -> bool:
+    """Does a decoder's file need a ``position_ids`` input to match PyTorch on left-padded prompts?
+
+    Optimum's list says so for the types it exports. Beyond it, a model whose forward takes
+    ``position_ids`` is asked (a one-step probe): a left-padded prompt with positions counted from
+    the attention mask, as ``generate`` feeds them, against the model's own default. Rotary and
+    ALiBi models give the same outputs (only relative positions count; XGLM's absolute sinusoids do
+    not), so their files keep Optimum's inputs.
+    """
+    config: Any = model.config
+    if config.model_type in POSITION_ID_MODEL_TYPES:
+        return True
+    if "position_ids" not in inspect.signature(model.forward).parameters:
+        return False
+    floor = ordinary_token_floor(vocab_size(model))
+    ids = floor + torch.arange(6).remainder(max(vocab_size(model) - floor, 1)).unsqueeze(0)
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1]])
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    try:
+        with torch.no_grad():
+            own = model(input_ids=ids, attention_mask=mask, use_cache=False)[0]
+            given = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)[0]
+    except Exception:  # the model cannot take them this way: Optimum's inputs
+        return False
+    real = mask[0].bool()
+    return not torch.allclose(own[:, real], given[:, real], atol=1e-5, rtol=1e-5)
 
 
 def _module(model: torch.nn.Module, part: OnnxPart) -> TracedModule:
@@ -114,8 +143,7 @@ def generative_parts(model: torch.nn.Module, task: TaskSpec, preprocessors: Any 
 
     else:
         layers = _cache_layers(model, None, preprocessors)
-        position_ids = config.model_type in POSITION_ID_MODEL_TYPES
-        specs = (decoder_part(layers, position_ids, with_past=task.with_past, output=output),)
+        specs = (decoder_part(layers, takes_position_ids(model), with_past=task.with_past, output=output),)
 
         def steps(phase: Phase) -> StepFeeds:
             return decoder_steps(specs[0], model, phase)
