@@ -47,18 +47,22 @@ def test_a_cell_time_is_the_recorded_cell_seconds_else_the_export_plus_the_overh
     assert recorded_seconds(_row("m-t-dynamo", None)) == CELL_OVERHEAD
 
 
-def test_an_untimed_cell_gets_its_columns_median_in_its_env_then_anywhere_then_a_fallback():
+def test_an_untimed_cell_gets_its_own_time_elsewhere_then_its_columns_median_then_a_fallback():
     times = CellTimes.from_rows(
         [
             _row("a-t-dynamo", None, 4.0),
             _row("b-t-dynamo", None, 6.0),
             _row("c-t-dynamo", None, 20.0),
             _row("a-t-torchscript", None, 1.0, env="other"),
+            _row("c-t-torchscript", None, 30.0, env="other"),
+            _row("c-t-torchscript", None, 50.0, env="third"),
         ]
     )
     assert times.seconds("e", Case("a", "t", "dynamo", "modelexport")) == 4.0  # recorded
+    assert times.seconds("e", Case("c", "t", "torchscript", "modelexport")) == 40.0  # its median elsewhere
+    assert times.seconds("other", Case("c", "t", "dynamo", "modelexport")) == 20.0  # recorded in e
     assert times.seconds("e", Case("z", "t", "dynamo", "modelexport")) == 6.0  # median in e
-    assert times.seconds("e", Case("z", "t", "torchscript", "modelexport")) == 1.0  # median anywhere
+    assert times.seconds("e", Case("z", "t", "torchscript", "modelexport")) == 30.0  # median anywhere
     assert times.seconds("e", Case("z", "t", "torchscript", "optimum")) == FALLBACK["optimum"]
     assert CellTimes.from_json(times.to_json()).recorded == times.recorded
 

@@ -1,8 +1,10 @@
 """Predicted seconds of each cell, from the times its env's results recorded.
 
 A row of schema 2 records the whole cell's wall time (``Row.seconds``); an older row only its
-export's, to which :data:`CELL_OVERHEAD` is added. A cell never timed gets the median of its
-column (torchscript, dynamo, optimum) in its env, else in every env, else :data:`FALLBACK`.
+export's, to which :data:`CELL_OVERHEAD` is added. A cell never timed in its env gets the median of
+the same cell's times in the other envs (a model's cost varies far more between models than
+between library versions), else the median of its column (torchscript, dynamo, optimum) in its env,
+else in every env, else :data:`FALLBACK`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class CellTimes:
 
     recorded: dict[tuple[str, str], float] = field(default_factory=dict)
     _medians: dict[tuple[str | None, str], float] = field(default_factory=dict, init=False, repr=False)
+    _elsewhere: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row]) -> CellTimes:
@@ -47,11 +50,14 @@ class CellTimes:
 
     def __post_init__(self) -> None:
         by_column: dict[tuple[str | None, str], list[float]] = {}
+        by_cell: dict[str, list[float]] = {}
         for (env, cell), seconds in self.recorded.items():
             column = cell.rsplit("-", 1)[-1]
             by_column.setdefault((env, column), []).append(seconds)
             by_column.setdefault((None, column), []).append(seconds)
+            by_cell.setdefault(cell, []).append(seconds)
         self._medians = {key: statistics.median(values) for key, values in by_column.items()}
+        self._elsewhere = {cell: statistics.median(values) for cell, values in by_cell.items()}
 
     def seconds(self, env: str, case: Case) -> float:
         """The predicted seconds of ``case`` in ``env``."""
@@ -62,6 +68,9 @@ class CellTimes:
         found = self.recorded.get((env, cell))
         if found is not None:
             return found
+        elsewhere = self._elsewhere.get(cell)  # only other envs: this one has no record of it
+        if elsewhere is not None:
+            return elsewhere
         column = column or cell.rsplit("-", 1)[-1]
         for key in ((env, column), (None, column)):
             if key in self._medians:
