@@ -266,3 +266,39 @@ def test_a_model_whose_graph_takes_other_image_sizes_keeps_them_dynamic(zoo_dir,
     out, status = run_export(str(zoo_dir("mobilenet_v2", "image-classification")), tmp_path / "out")
     assert _image_dims(out / "model.onnx") == ["batch_size", "num_channels", "height", "width"]
     assert status.fixed_image_size is None and not declares_fixed_image_size(out)
+
+
+def test_a_sequence_length_the_models_code_fixes_is_exported_at_that_length(zoo_dir, tmp_path):
+    """Funnel's pooling arithmetic fixes the traced sequence length: TorchScript bakes it (the
+    export fails verification at another length and auto moves on), torch.export refuses the
+    dynamic axis. The dynamo export is made again with the sequence fixed at 16, verified at that
+    length (batch 3 and 1), says so in its metadata, and loads in Optimum; diff finds nothing."""
+    from modelexport.diagnose import diff_export
+    from modelexport.matrix.checks import declared_fixed_axes, ort_parity, pytorch_reference
+
+    src = zoo_dir("funnel", "feature-extraction")
+    out, status = run_export(str(src), tmp_path / "out")
+    assert status.ok and status.exporter == "dynamo"
+    assert "verify failed" in (status.fallback_from or "")  # TorchScript's baked graph, at 3 x 128
+    meta = json.loads((out / "export_metadata.json").read_text())
+    assert meta["fixed_axes"]["sizes"] == {"sequence_length": 16}
+    assert "static shape of 16" in meta["fixed_axes"]["why"] and meta["fixed_axes"]["why"].startswith(
+        "dynamo:"
+    )
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    assert {
+        v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in graph.input
+    } == {
+        "input_ids": ["batch_size", 16],
+        "attention_mask": ["batch_size", 16],
+        "token_type_ids": ["batch_size", 16],
+    }
+    checked = {c["check"]: c for c in meta["verification"]["checks"]}
+    assert all(c["ok"] for c in checked.values())
+    assert checked["batch"]["input_shapes"]["input_ids"] == [3, 16]
+    assert checked["single"]["input_shapes"]["input_ids"] == [1, 16]
+    assert declared_fixed_axes(out) == {"sequence_length": 16}
+    reference = pytorch_reference(src, "feature-extraction", fixed_axes=declared_fixed_axes(out))
+    assert ort_parity(out, reference, 1e-4, 1e-4).ok
+    validate_optimum_compatibility(out)  # the sample is padded to the length the file takes
+    assert diff_export(out).first_divergent_module is None

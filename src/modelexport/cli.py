@@ -168,6 +168,12 @@ def export(
             "  (pixel_values has a fixed height and width, the image processor's: the graph failed at "
             "another size; see fixed_image_size in export_metadata.json)"
         )
+    if status.fixed_axes:
+        sizes = ", ".join(f"{axis} = {size}" for axis, size in status.fixed_axes["sizes"].items())
+        click.echo(
+            f"  (fixed at one size, as the model's code fixes it: {sizes}; inputs must have that size; "
+            "see fixed_axes in export_metadata.json)"
+        )
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}

@@ -58,6 +58,14 @@ class IOSpec:
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    # Axes the model fixes at one size although the task's spec makes them dynamic (an exporter
+    # found the model's code specialises them), with that size: no input declares them, and the
+    # check inputs are made at that size (see modelexport.pipeline).
+    fixed: tuple[tuple[str, int], ...] = ()
+
+    def fixed_size(self, axis: str) -> int | None:
+        """The size the export fixes ``axis`` at, or ``None`` when it is not fixed."""
+        return dict(self.fixed).get(axis)
 
     @property
     def input_names(self) -> list[str]:
@@ -77,7 +85,7 @@ class IOSpec:
         def rename(specs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
             return tuple(TensorSpec(identifier(t.name), t.axes) for t in specs)
 
-        return IOSpec(rename(self.inputs), rename(self.outputs))
+        return IOSpec(rename(self.inputs), rename(self.outputs), self.fixed)
 
     def to_json(self) -> dict[str, Any]:
         return {

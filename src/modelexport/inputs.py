@@ -10,7 +10,7 @@ traced size baked in fails on). What to make follows the input names (text, ``pi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -49,6 +49,22 @@ SHAPES: dict[Phase, Shape] = {
 }
 # The verification input sets, as export_metadata.json names them.
 CHECKS: dict[str, Phase] = {"batch": "verify", "single": "single"}
+
+
+# The axes an export may fix at one size (modelexport.pipeline): :func:`shape_of` makes them so.
+FIXABLE_AXES = frozenset({"batch_size", "sequence_length"})
+
+
+def shape_of(io: IOSpec, phase: Phase) -> Shape:
+    """The sizes of ``phase``'s input set for ``io``: :data:`SHAPES`, with the axes ``io`` fixes at
+    their one size."""
+    shape = SHAPES[phase]
+    batch, sequence = io.fixed_size("batch_size"), io.fixed_size("sequence_length")
+    return replace(
+        shape,
+        batch=shape.batch if batch is None else batch,
+        sequence=shape.sequence if sequence is None else sequence,
+    )
 
 
 def larger_image_sets() -> tuple[str, ...]:
@@ -279,10 +295,10 @@ def _main_inputs(
     config: Any,
     preprocessors: Mapping[str, Any],
     phase: Phase,
+    size: Shape,
     gen: torch.Generator,
 ) -> dict[str, torch.Tensor]:
     """The inputs of the model's modality (everything but decoder tokens and model-type extras)."""
-    size = SHAPES[phase]
     tokenizer = preprocessors.get("tokenizer")
     batch, seq = size.batch, _sequence_length(config, tokenizer, size)
     kind = _kind(names)
@@ -318,12 +334,13 @@ def _main_inputs(
 def make_inputs(
     io: IOSpec, config: Any, preprocessors: Mapping[str, Any], phase: Phase, *, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Dummy inputs for ``io``: to trace with (``export``) or, at another shape, to verify with."""
-    size = SHAPES[phase]
+    """Dummy inputs for ``io``: to trace with (``export``) or, at another shape, to verify with
+    (an axis the export fixes, :meth:`IOSpec.fixed_size`, at its one size in every set)."""
+    size = shape_of(io, phase)
     gen = torch.Generator().manual_seed(seed + size.seed)
     extras = {e.name: e for e in extras_for(getattr(config, "model_type", None))}
     main = [n for n in io.input_names if n != "decoder_input_ids" and n not in extras]
-    tensors = _main_inputs(io, main, config, preprocessors, phase, gen)
+    tensors = _main_inputs(io, main, config, preprocessors, phase, size, gen)
     seq = _sequence_length(config, preprocessors.get("tokenizer"), size)
     batch = size.batch
     ids = tensors.get("input_ids")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -190,15 +191,31 @@ def build_io_spec(
     preprocessors: Mapping[str, Any] | None = None,
     *,
     fixed_image_size: bool = False,
+    fixed_axes: Mapping[str, int] | None = None,
 ) -> IOSpec:
     """Optimum's input/output names and dynamic axes for this model and task. The outputs are those
     the task declares that the model returns (found by running it once on dummy inputs); a model
     returning none of them (MaskFormer's segmentation, MGP-STR's three logits) exports every tensor
     it returns, under its own names. ``fixed_image_size``: ``pixel_values`` at the processor's
-    height and width only (for a graph that bakes them, see the pipeline)."""
+    height and width only (for a graph that bakes them, see the pipeline). ``fixed_axes``: axis
+    name -> the one size the model's code allows (found by an exporter, see the pipeline)."""
+    spec = _build_io_spec(model, task, tokenizer, config, preprocessors, fixed_image_size, fixed_axes or {})
+    return replace(spec, fixed=tuple(sorted((fixed_axes or {}).items())))
+
+
+def _build_io_spec(
+    model: torch.nn.Module,
+    task: TaskSpec,
+    tokenizer: Any | None,
+    config: Any,
+    preprocessors: Mapping[str, Any] | None,
+    fixed_image_size: bool,
+    fixed_axes: Mapping[str, int],
+) -> IOSpec:
     preprocessors = preprocessors or {}
     free = tuple(input_specs(model, task, tokenizer))
-    inputs = _image_size_axes(model, _sequence_axes(model, free), config, preprocessors, fixed_image_size)
+    inputs = _without_axes(_sequence_axes(model, free), fixed_axes)
+    inputs = _image_size_axes(model, inputs, config, preprocessors, fixed_image_size)
     static = _axis_names(free) - _axis_names(inputs)
     feed = _feed(IOSpec(inputs, ()), config, preprocessors) if config is not None else None
     if needs_decoder_inputs(model, task, feed):
@@ -219,6 +236,10 @@ def build_io_spec(
 
 def _axis_names(specs: tuple[TensorSpec, ...]) -> set[str]:
     return {name for t in specs for name in t.axes.values()}
+
+
+def _without_axes(inputs: tuple[TensorSpec, ...], names: Mapping[str, int]) -> tuple[TensorSpec, ...]:
+    return tuple(TensorSpec(t.name, {k: v for k, v in t.axes.items() if v not in names}) for t in inputs)
 
 
 def _sequence_axes(model: torch.nn.Module, inputs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:

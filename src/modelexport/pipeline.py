@@ -22,6 +22,7 @@ from typing import Any, Literal
 import onnx
 
 from .backends import Backend, Captured, capture_graph, get_backend
+from .backends.fixed_axes import FixedAxes
 from .common import IOSpec, identifier
 from .errors import (
     CaptureError,
@@ -89,6 +90,9 @@ class ExportStatus:
     # Why ``pixel_values`` has a static height and width although the model takes other sizes
     # (``None`` when they are dynamic, or static because PyTorch itself refuses other sizes).
     fixed_image_size: str | None = None
+    # Batch or sequence axes exported at one size because the model's code fixes them (torch.export
+    # says so): ``{"sizes": {axis: size}, "why": ...}``; ``None`` when every axis is as Optimum's.
+    fixed_axes: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -191,7 +195,7 @@ def _graph_io(part: Part, proto: onnx.ModelProto) -> IOSpec:
     """``part.io`` less the inputs the exporter dropped as unused (the decoder with past reads no
     ``encoder_hidden_states``: cross-attention comes from the cache)."""
     present = {v.name for v in proto.graph.input}
-    return IOSpec(tuple(t for t in part.io.inputs if t.name in present), part.io.outputs)
+    return IOSpec(tuple(t for t in part.io.inputs if t.name in present), part.io.outputs, part.io.fixed)
 
 
 def _summary(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -214,6 +218,7 @@ class _Run:
         self.plan: Plan | None = None
         self.refs: References | None = None
         self.fixed_image_size = False
+        self.fixed_axes: dict[str, int] = {}
 
     def load(self, output_dir: Path) -> LoadedModel:
         with _stage(self.status, "load", self.progress):
@@ -231,7 +236,10 @@ class _Run:
         if self.plan is None or self.refs is None:
             try:
                 self.plan = make_plan(
-                    loaded, merge_decoders=self.options.merge_decoders, fixed_image_size=self.fixed_image_size
+                    loaded,
+                    merge_decoders=self.options.merge_decoders,
+                    fixed_image_size=self.fixed_image_size,
+                    fixed_axes=self.fixed_axes,
                 )
                 self.refs = references(self.plan)
             except ModelExportError:
@@ -247,6 +255,31 @@ class _Run:
     def attempt(self, backend: Backend, out: Path, hint: str | None) -> _Written:
         """Capture, tag and verify every part with ``backend`` into ``out``; raises on failure.
 
+        A model whose code fixes a batch or sequence axis that Optimum's names declare dynamic
+        (torch.export says so: Funnel's pooling fixes the traced sequence length) is exported again
+        with that axis at that one size, which its check inputs then use and the metadata records,
+        rather than not at all. The second failure, if any, is the one raised."""
+        try:
+            return self._attempt_at_image_size(backend, out, hint)
+        except CaptureError as e:
+            fixed = e.__cause__ if isinstance(e.__cause__, FixedAxes) else None
+            if fixed is None or self.fixed_axes or self.loaded is None or self.loaded.task.generative:
+                raise
+            if self.progress:
+                self.progress(f"{backend.name}: {fixed.reason}; exporting at that size")
+            _empty(out)
+            self.fixed_axes, self.plan, self.refs = fixed.sizes, None, None
+            try:
+                written = self._attempt_at_image_size(backend, out, hint)
+            except (CaptureError, VerifyError):
+                self.fixed_axes, self.plan, self.refs = {}, None, None
+                raise
+            self.status.fixed_axes = {"sizes": dict(fixed.sizes), "why": f"{backend.name}: {fixed.reason}"}
+            return written
+
+    def _attempt_at_image_size(self, backend: Backend, out: Path, hint: str | None) -> _Written:
+        """:meth:`_attempt`, and once more at the processor's image size when that is what fails.
+
         A graph that verifies at the processor's image size and fails at a larger one (the backend
         baked the traced height and width into a reshape, though PyTorch takes both sizes: MobileViT,
         BEiT with dynamo) is exported again with a static height and width, which ``pixel_values``
@@ -261,8 +294,7 @@ class _Run:
                 self.progress(
                     f"{backend.name}: the graph fails at another image size; exporting a fixed size"
                 )
-            for entry in list(out.iterdir()):
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            _empty(out)
             self.fixed_image_size, self.plan, self.refs = True, None, None
             try:
                 written = self._attempt(backend, out, hint)
@@ -331,6 +363,7 @@ class _Run:
                 "exporter_fallback_from": status.fallback_from,
                 "model_patches": status.patches,
                 "fixed_image_size": status.fixed_image_size,
+                "fixed_axes": status.fixed_axes,
                 "opset": opset,
                 "clean_onnx": options.clean_onnx,
                 "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -347,6 +380,12 @@ class _Run:
                 "stages": {k: asdict(v) for k, v in status.stages.items()},
             }
             write_json(out / METADATA_FILE, meta)
+
+
+def _empty(out: Path) -> None:
+    """Remove what a failed attempt left in ``out`` (the attempt's own directory)."""
+    for entry in list(out.iterdir()):
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def _fails_only_at_other_image_sizes(plan: Plan, error: VerifyError) -> bool:

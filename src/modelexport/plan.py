@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .generative.plan import generative_plan
 from .inputs import CHECKS, make_inputs
 from .io_spec import build_io_spec
@@ -12,9 +15,16 @@ from .wrappers import TaskOutputs, traced
 SINGLE_FILE = "model.onnx"
 
 
-def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True, fixed_image_size: bool = False) -> Plan:
+def make_plan(
+    loaded: LoadedModel,
+    *,
+    merge_decoders: bool = True,
+    fixed_image_size: bool = False,
+    fixed_axes: Mapping[str, int] | None = None,
+) -> Plan:
     """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs
-    (``fixed_image_size``: images at the processor's size only, see :mod:`.pipeline`)."""
+    (``fixed_image_size``: images at the processor's size only; ``fixed_axes``: axis name -> the one
+    size the model's code allows; see :mod:`.pipeline`)."""
     task = loaded.task
     if task.generative:
         return generative_plan(loaded.model, task, loaded.preprocessors, merge_decoders=merge_decoders)
@@ -25,6 +35,7 @@ def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True, fixed_image_s
         loaded.config,
         loaded.preprocessors,
         fixed_image_size=fixed_image_size,
+        fixed_axes=fixed_axes,
     )
     args = (io, loaded.config, loaded.preprocessors)
     part = Part(
@@ -36,3 +47,13 @@ def make_plan(loaded: LoadedModel, *, merge_decoders: bool = True, fixed_image_s
         {name: make_inputs(*args, phase) for name, phase in CHECKS.items()},
     )
     return Plan(task, (part,))
+
+
+def plan_of_export(loaded: LoadedModel, metadata: Mapping[str, Any] | None) -> Plan:
+    """The plan an export was made with, as its ``export_metadata.json`` records it: images at the
+    processor's size, axes fixed at one size (read by ``diff`` and ``optimize``/``quantize``, which
+    check the files on the plan's inputs)."""
+    metadata = metadata or {}
+    fixed = metadata.get("fixed_axes") or {}
+    sizes = {str(k): int(v) for k, v in (fixed.get("sizes") or {}).items()} if isinstance(fixed, dict) else {}
+    return make_plan(loaded, fixed_image_size=bool(metadata.get("fixed_image_size")), fixed_axes=sizes)

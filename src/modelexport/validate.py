@@ -56,12 +56,34 @@ def _source(model_dir: Path, source: str | Path | None) -> Path | None:
     return None
 
 
-def _texts(tokenizer: Any, texts: list[str], names: set[str], choices: int = 0) -> dict[str, Any]:
+def _texts(
+    tokenizer: Any, texts: list[str], names: set[str], choices: int = 0, length: int | None = None
+) -> dict[str, Any]:
+    """The tokenized texts, padded to the longest, or to ``length`` for a file that takes one length."""
+    padding: dict[str, Any] = (
+        {"padding": True}
+        if length is None
+        else {"padding": "max_length", "max_length": length, "truncation": True}
+    )
     if choices:
-        enc = tokenizer([t for t in texts for _ in range(choices)], padding=True, return_tensors="pt")
+        enc = tokenizer([t for t in texts for _ in range(choices)], return_tensors="pt", **padding)
         return {k: v.reshape(len(texts), choices, -1) for k, v in enc.items() if k in names}
-    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    enc = tokenizer(texts, return_tensors="pt", **padding)
     return {k: v for k, v in enc.items() if k in names}
+
+
+def _fixed_text_length(model_dir: Path) -> int | None:
+    """The sequence length ``model.onnx`` fixes for ``input_ids`` (its last axis), if it fixes one."""
+    import onnx
+
+    path = model_dir / "model.onnx"
+    if not path.is_file():
+        return None
+    for value in onnx.load(str(path), load_external_data=False).graph.input:
+        if value.name == "input_ids":
+            last = value.type.tensor_type.shape.dim[-1]
+            return int(last.dim_value) if last.HasField("dim_value") else None
+    return None
 
 
 def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
@@ -76,7 +98,7 @@ def _sample_inputs(model_dir: Path, ort_model: Any) -> dict[str, Any]:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
         texts = ["a first sample sentence", "a second, longer sample sentence to pad against"]
         choices = 2 if type(ort_model).__name__ == "ORTModelForMultipleChoice" else 0
-        inputs.update(_texts(tokenizer, texts, names, choices))
+        inputs.update(_texts(tokenizer, texts, names, choices, _fixed_text_length(model_dir)))
     if "pixel_values" in names:
         processor = transformers.AutoImageProcessor.from_pretrained(model_dir)
         rng = np.random.default_rng(0)

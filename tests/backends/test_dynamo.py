@@ -110,3 +110,40 @@ def test_the_warm_up_export_runs_and_leaves_the_registry_cached():
     dynamo._REGISTRIES.clear()
     dynamo.warm_dynamo_exporter()
     assert dynamo.DynamoBackend.default_opset in dynamo._REGISTRIES
+
+
+def test_the_axes_torch_export_says_the_model_fixes_are_read_off_its_error():
+    """Both ways torch.export reports a dimension the model's code specialises, through the chain
+    of causes torch.onnx wraps it in; an axis that cannot be fixed, or any other error, is none."""
+    from modelexport.backends.fixed_axes import fixed_axes_behind
+    from modelexport.common import IOSpec, TensorSpec
+
+    text = {0: "batch_size", 1: "sequence_length"}
+    io = IOSpec((TensorSpec("input_ids", text), TensorSpec("attention_mask", text)), ())
+    hint = ValueError(
+        "Found the following conflicts between user-specified ranges and inferred ranges from model tracing:\n"
+        "- Received user-specified dim hint Dim.DYNAMIC(min=None, max=None), but tracing inferred a static "
+        "shape of 16 for dimension inputs['input_ids'].shape[1].\n"
+        "- Received user-specified dim hint Dim.DYNAMIC(min=None, max=None), but tracing inferred a static "
+        "shape of 16 for dimension inputs['attention_mask'].shape[1]."
+    )
+    wrapped = RuntimeError("Failed to export the model with torch.export.")
+    wrapped.__cause__ = hint
+    found = fixed_axes_behind(wrapped, io)
+    assert found is not None and found.sizes == {"sequence_length": 16}
+    assert "static shape of 16 for dimension inputs['input_ids'].shape[1]" in found.reason
+
+    violated = RuntimeError(
+        'Constraints violated (sequence_length)! For more information, run with TORCH_LOGS="+dynamic".\n'
+        "  - You marked sequence_length as dynamic but your code specialized it to be a constant (16).\n"
+        "Suggested fixes:\n  sequence_length = 16\n"
+    )
+    assert fixed_axes_behind(violated, io).sizes == {"sequence_length": 16}
+
+    images = IOSpec((TensorSpec("pixel_values", {0: "batch_size", 2: "height"}),), ())
+    on_height = ValueError(
+        "but tracing inferred a static shape of 64 for dimension inputs['pixel_values'].shape[2]."
+    )
+    assert fixed_axes_behind(on_height, images) is None  # height is not an axis the inputs fix
+    assert fixed_axes_behind(ValueError("tracing inferred a range [2, 512]"), io) is None
+    assert fixed_axes_behind(RuntimeError("Could not guard on data-dependent expression u0 > 0"), io) is None

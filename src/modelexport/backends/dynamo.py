@@ -31,6 +31,7 @@ from ..graph import (
 )
 from ..hierarchy.direct_calls import record_direct_calls
 from .base import Captured, capture_graph
+from .fixed_axes import fixed_axes_behind
 from .translations import translation_table
 
 
@@ -61,18 +62,24 @@ class DynamoBackend:
             record_direct_calls(module),  # a layer.forward(x) call is recorded as a module call
         ):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                module,
-                tuple(inputs[n] for n in io.input_names),
-                dynamo=True,
-                input_names=io.input_names,
-                output_names=io.output_names,
-                dynamic_shapes=_dynamic_shapes(io),
-                opset_version=opset,
-                optimize=True,
-                verbose=False,
-                custom_translation_table=translation_table(),
-            )
+            try:
+                program = torch.onnx.export(
+                    module,
+                    tuple(inputs[n] for n in io.input_names),
+                    dynamo=True,
+                    input_names=io.input_names,
+                    output_names=io.output_names,
+                    dynamic_shapes=_dynamic_shapes(io),
+                    opset_version=opset,
+                    optimize=True,
+                    verbose=False,
+                    custom_translation_table=translation_table(),
+                )
+            except Exception as e:
+                fixed = fixed_axes_behind(e, io)
+                if fixed is not None:  # the pipeline exports again with those axes fixed
+                    raise fixed from e
+                raise
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
         # The graph and its module scopes are already in memory: no file round trip.

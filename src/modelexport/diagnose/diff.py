@@ -247,8 +247,13 @@ def _innermost_earliest(flagged: list[ModuleDiff]) -> ModuleDiff | None:
 
 def first_divergent(rows: list[ModuleDiff]) -> tuple[str | None, Found | None]:
     """The module the error starts in: by local error first, else by outputs beyond tolerance with
-    inputs within it (see :mod:`.report`)."""
-    hit = _innermost_earliest([m for m in rows if m.local is not None and not m.local.ok])
+    inputs within it (see :mod:`.report`). A local error counts only where the module's own
+    outputs diverge too (or were not compared): a module whose ONNX outputs match PyTorch's made no
+    error, whatever its nodes give on PyTorch's inputs (a value paired with the wrong tensor, as in
+    Funnel's attention, which reads position encodings computed once for every layer)."""
+    hit = _innermost_earliest(
+        [m for m in rows if m.local is not None and not m.local.ok and (m.output is None or not m.output.ok)]
+    )
     if hit is not None:
         return hit.path, "local"
     carried = [

@@ -132,7 +132,7 @@ def diff_export(
 ) -> DiffReport:
     """Every ONNX file of ``directory`` against PyTorch, module by module."""
     from ..loading import load
-    from ..plan import make_plan
+    from ..plan import plan_of_export
 
     path = Path(directory)
     if not path.is_dir():
@@ -148,7 +148,7 @@ def diff_export(
             hint="pass the model it was exported from with --model.",
         )
     loaded = load(str(source), task or (metadata or {}).get("task"))
-    plan = make_plan(loaded)
+    plan = plan_of_export(loaded, metadata)
     tol = Tolerance(atol, rtol)
     results = [
         d

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -127,9 +128,23 @@ def declares_fixed_image_size(export_dir: Path) -> bool:
     return False
 
 
-def pytorch_reference(source_dir: Path, task: str, *, fixed_image_size: bool = False) -> Reference:
+def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
+    """The axes our export fixes at one size (``fixed_axes`` in its metadata; none for Optimum's)."""
+    from ..packaging import METADATA_FILE
+
+    try:
+        meta = json.loads((export_dir / METADATA_FILE).read_text())
+        return {str(k): int(v) for k, v in (meta.get("fixed_axes") or {}).get("sizes", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def pytorch_reference(
+    source_dir: Path, task: str, *, fixed_image_size: bool = False, fixed_axes: dict[str, int] | None = None
+) -> Reference:
     """Load the checkpoint as a user would and run it on the verification-shaped inputs (images at
-    the processor's size with ``fixed_image_size``, else larger where the model takes them)."""
+    the processor's size with ``fixed_image_size``, else larger where the model takes them; the
+    ``fixed_axes`` at their one size)."""
     import torch
 
     from ..inputs import make_inputs
@@ -146,6 +161,7 @@ def pytorch_reference(source_dir: Path, task: str, *, fixed_image_size: bool = F
             loaded.config,
             loaded.preprocessors,
             fixed_image_size=fixed_image_size,
+            fixed_axes=fixed_axes,
         )
         inputs = make_inputs(io, loaded.config, loaded.preprocessors, "verify")
         with torch.no_grad():
@@ -300,7 +316,9 @@ def run_checks(
     out: Path, source: Path, task: str, exporter: str, atol: float, rtol: float, optimum: bool
 ) -> SuiteResult:
     """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
-    reference = pytorch_reference(source, task, fixed_image_size=declares_fixed_image_size(out))
+    reference = pytorch_reference(
+        source, task, fixed_image_size=declares_fixed_image_size(out), fixed_axes=declared_fixed_axes(out)
+    )
     ort = ort_parity(out, reference, atol, rtol)
     load, parity = optimum_checks(out, task, reference) if optimum else (LoadCheck(), ParityCheck())
     return check_files(out, source, exporter), ort, load, parity

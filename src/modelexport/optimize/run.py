@@ -26,7 +26,7 @@ from ..hierarchy.report import Source
 from ..loading import LoadedModel, load
 from ..packaging import METADATA_FILE, save_onnx, sidecar_name, write_json
 from ..parts import Plan
-from ..plan import make_plan
+from ..plan import plan_of_export
 from ..staging import check_not_source, check_output_dir, staging_dir
 from ..verify import References, references
 from .source import ExportDir, read_export
@@ -97,7 +97,7 @@ def open_context(directory: str | Path, output: Path, model: str | None, trust_r
     export = read_export(directory)
     check_not_source(output, export.path)
     loaded = _load_source(export, model, trust_remote_code)
-    plan = make_plan(loaded)
+    plan = plan_of_export(loaded, export.metadata)
     if plan.files != export.onnx_files:
         raise UserInputError(
             f"{export.path.name} holds {export.onnx_files}, but modelexport now writes {plan.files} for "

@@ -1,0 +1,76 @@
+"""Axes the model's code fixes at one size, as torch.export reports them.
+
+torch.export refuses a dimension declared dynamic that the model's code specialises to a constant
+(Funnel's pooling arithmetic fixes the sequence length it was traced at). It says so in one of two
+forms, depending on how the dimension was declared::
+
+    Received user-specified dim hint Dim.DYNAMIC(...), but tracing inferred a static shape of 16
+    for dimension inputs['input_ids'].shape[1].
+
+    Constraints violated (sequence_length)! ...
+    Suggested fixes:
+      sequence_length = 16
+
+:func:`fixed_axes_behind` reads either off an exception and its causes and names the axes by the
+export's io spec, so the pipeline can export again with those axes at that size (and verify there)
+instead of failing. Only the axes :data:`modelexport.inputs.FIXABLE_AXES` lists qualify: a range
+conflict, or an axis the check inputs cannot be made at one size for, leaves the error as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..common import IOSpec, identifier
+from ..inputs import FIXABLE_AXES
+
+_INFERRED = re.compile(r"inferred a static shape of (\d+) for dimension inputs\['(\w+)'\]\.shape\[(\d+)\]")
+_SUGGESTED = re.compile(r"^\s*(\w+) = (\d+)\s*$", re.MULTILINE)
+
+
+class FixedAxes(Exception):
+    """The export needs ``sizes`` (axis name -> size) fixed; ``reason`` says so with torch's words."""
+
+    def __init__(self, sizes: dict[str, int], reason: str) -> None:
+        super().__init__(reason)
+        self.sizes, self.reason = sizes, reason
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def fixed_axes_behind(error: BaseException, io: IOSpec) -> FixedAxes | None:
+    """The axes ``error`` (or one of its causes) says the model fixes, named as in ``io``; ``None``
+    when it says nothing of the kind, or names an axis that cannot be fixed."""
+    axis_names = {(identifier(t.name), index): name for t in io.inputs for index, name in t.axes.items()}
+    known = set(axis_names.values())
+    for cause in _chain(error):
+        text = str(cause)
+        sizes: dict[str, int] = {}
+        reason = ""
+        for match in _INFERRED.finditer(text):
+            size, tensor, index = int(match[1]), match[2], int(match[3])
+            name = axis_names.get((tensor, index))
+            if name is None:
+                return None
+            sizes[name] = size
+            reason = reason or match[0]
+        if not sizes and "Suggested fixes:" in text:
+            fixes = text.split("Suggested fixes:", 1)[1]
+            for match in _SUGGESTED.finditer(fixes):
+                if match[1] not in known:
+                    return None
+                sizes[match[1]] = int(match[2])
+            reason = f"the model's code specialises {', '.join(sorted(sizes))}"
+        if sizes:
+            if any(name not in FIXABLE_AXES for name in sizes):
+                return None
+            size_text = ", ".join(f"{name} = {size}" for name, size in sorted(sizes.items()))
+            return FixedAxes(sizes, f"torch.export: {reason} ({size_text})")
+    return None
