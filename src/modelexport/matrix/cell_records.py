@@ -89,7 +89,16 @@ def add_records(
     if row.exporter == "modelexport" and row.export.ok:
         row.records[TAGS] = tag_record(out, source, row.task, other)
     if failed_parity(row):
-        row.records[FIRST_DIVERGENCE] = divergence_record(out, source, row.task, atol, rtol)
+        record = divergence_record(out, source, row.task, atol, rtol)
+        failure = row.failure()
+        if record.get("module") is None and "found_by" not in record and failure is not None:
+            stage, message = failure
+            if stage == "optimum parity" and message.startswith("run:"):  # Optimum raised, not the file
+                record["note"] = (
+                    f"Optimum's class raised before running the file ({message.removeprefix('run:').strip()}); "
+                    "every module's outputs match PyTorch"
+                )
+        row.records[FIRST_DIVERGENCE] = record
 
 
 def _message(error: BaseException) -> str:
