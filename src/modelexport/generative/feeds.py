@@ -58,29 +58,6 @@ def position_ids(mask: torch.Tensor, new: int) -> torch.Tensor:
     return ids[:, -new:].contiguous()  # XGLM views them flat
 
 
-def padding_id(model: torch.nn.Module) -> int | None:
-    """The id a tokenizer pads prompts with for batched generation: the model's pad token, else its
-    end-of-sequence token (what transformers' generation falls back to); ``None`` if it names neither."""
-    for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
-        for name in ("pad_token_id", "eos_token_id"):
-            value = getattr(source, name, None)
-            if isinstance(value, list):
-                value = value[0] if value else None
-            if isinstance(value, int) and value >= 0:
-                return value
-    return None
-
-
-def _with_padding_ids(ids: torch.Tensor, mask: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
-    """``ids`` with the padding id where ``mask`` is 0, as a tokenizer pads: a model whose padding
-    embedding is special (zero, as ``padding_idx`` makes it) is checked on it (Helium's dynamo graph
-    makes NaN there)."""
-    pad = padding_id(model)
-    if pad is None or pad >= vocab_size(model):
-        return ids
-    return ids.masked_fill(mask == 0, pad)
-
-
 def vocab_size(model: torch.nn.Module) -> int:
     """Rows of the (decoder's) input embedding: the token ids the model can take, whatever its config
     calls them."""
@@ -103,10 +80,7 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
     batch, prompt, new, padded = _SHAPES[phase]
     vocab = vocab_size(model)
     mask = _padded_mask(batch, prompt, "left", padded)
-    first: Feeds = {
-        "input_ids": _with_padding_ids(_tokens(batch, prompt, vocab, gen), mask, model),
-        "attention_mask": mask,
-    }
+    first: Feeds = {"input_ids": _tokens(batch, prompt, vocab, gen), "attention_mask": mask}
     if "position_ids" in part.io.input_names:
         first["position_ids"] = position_ids(mask, prompt)
     with torch.no_grad():
