@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 
 # Terminal colour codes some libraries put in their messages (torch.export's step banners).
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -56,6 +57,17 @@ def without_subject(message: str) -> str:
 
 # torch.export names the model source line behind a failed guard: "Caused by: (file.py:12 in forward)".
 _SOURCE_LINE = re.compile(r"Caused by: \(([^()]+)\)")
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what it was raised from or while handling (``__cause__``, else
+    ``__context__``), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def root_cause(error: BaseException, limit: int = 240) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import LoadError, UserInputError, first_line
+from .errors import LoadError, UserInputError, causes, first_line
 from .tasks import TaskSpec, infer_task, task_for
 
 log = logging.getLogger(__name__)
@@ -205,12 +205,9 @@ def load_model(
 
 def _refused_pickle(error: BaseException) -> bool:
     """Whether torch's weights-only unpickler refused a pickle somewhere behind ``error``."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if type(seen).__name__ == "UnpicklingError" and "weights only" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        type(c).__name__ == "UnpicklingError" and "weights only" in str(c).lower() for c in causes(error)
+    )
 
 
 # The files an image processor, feature extractor or multimodal processor is read from. A local

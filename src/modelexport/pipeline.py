@@ -33,6 +33,7 @@ from .errors import (
     TagError,
     Terminated,
     VerifyError,
+    causes,
     first_line,
     root_cause,
     subject,
@@ -135,14 +136,7 @@ def _stage(
 
 def _interrupt_behind(error: BaseException) -> BaseException | None:
     """The KeyboardInterrupt or Terminated an exception was raised from, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt | Terminated):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((c for c in causes(error) if isinstance(c, KeyboardInterrupt | Terminated)), None)
 
 
 def _versions() -> dict[str, str]:

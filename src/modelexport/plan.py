@@ -49,11 +49,16 @@ def make_plan(
     return Plan(task, (part,))
 
 
+def fixed_axes_of(metadata: Mapping[str, Any] | None) -> dict[str, int]:
+    """The axes an export fixes at one size, as its ``export_metadata.json`` records them under
+    ``fixed_axes``: axis name -> size (none in an older export, or in Optimum's)."""
+    fixed = (metadata or {}).get("fixed_axes") or {}
+    return {str(k): int(v) for k, v in (fixed.get("sizes") or {}).items()} if isinstance(fixed, dict) else {}
+
+
 def plan_of_export(loaded: LoadedModel, metadata: Mapping[str, Any] | None) -> Plan:
     """The plan an export was made with, as its ``export_metadata.json`` records it: images at the
     processor's size, axes fixed at one size (read by ``diff`` and ``optimize``/``quantize``, which
     check the files on the plan's inputs)."""
-    metadata = metadata or {}
-    fixed = metadata.get("fixed_axes") or {}
-    sizes = {str(k): int(v) for k, v in (fixed.get("sizes") or {}).items()} if isinstance(fixed, dict) else {}
-    return make_plan(loaded, fixed_image_size=bool(metadata.get("fixed_image_size")), fixed_axes=sizes)
+    fixed_image_size = bool((metadata or {}).get("fixed_image_size"))
+    return make_plan(loaded, fixed_image_size=fixed_image_size, fixed_axes=fixed_axes_of(metadata))

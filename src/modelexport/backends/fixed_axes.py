@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from ..common import IOSpec, identifier
+from ..errors import causes
 from ..inputs import FIXABLE_AXES
 
 _INFERRED = re.compile(r"inferred a static shape of (\d+) for dimension inputs\['(\w+)'\]\.shape\[(\d+)\]")
@@ -36,21 +37,12 @@ class FixedAxes(Exception):
         self.sizes, self.reason = sizes, reason
 
 
-def _chain(error: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def fixed_axes_behind(error: BaseException, io: IOSpec) -> FixedAxes | None:
     """The axes ``error`` (or one of its causes) says the model fixes, named as in ``io``; ``None``
     when it says nothing of the kind, or names an axis that cannot be fixed."""
     axis_names = {(identifier(t.name), index): name for t in io.inputs for index, name in t.axes.items()}
     known = set(axis_names.values())
-    for cause in _chain(error):
+    for cause in causes(error):
         text = str(cause)
         sizes: dict[str, int] = {}
         reason = ""

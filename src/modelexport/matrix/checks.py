@@ -131,10 +131,11 @@ def declares_fixed_image_size(export_dir: Path) -> bool:
 def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
     """The axes our export fixes at one size (``fixed_axes`` in its metadata; none for Optimum's)."""
     from ..packaging import METADATA_FILE
+    from ..plan import fixed_axes_of
 
     try:
         meta = json.loads((export_dir / METADATA_FILE).read_text())
-        return {str(k): int(v) for k, v in (meta.get("fixed_axes") or {}).get("sizes", {}).items()}
+        return fixed_axes_of(meta) if isinstance(meta, dict) else {}
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
 
