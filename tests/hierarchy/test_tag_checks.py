@@ -15,7 +15,12 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from modelexport.hierarchy import HierarchyReport, ModuleRecord, NodeRecord
-from modelexport.matrix.sibling_checks import WeightsInFile, check_siblings, sibling_groups
+from modelexport.matrix.sibling_checks import (
+    WeightsInFile,
+    check_siblings,
+    shape_arithmetic,
+    sibling_groups,
+)
 from modelexport.matrix.tag_checks import AGREEMENT_MIN, TagCheck, add_agreement, check_tags
 
 slow = pytest.mark.slow
@@ -325,3 +330,49 @@ def test_identity_nodes_for_shared_weights_are_not_counted_but_moved_computation
         NodeRecord(f"layers.1.attention#mul{i}", "Mul", "layers.1.attention", "scope") for i in range(4)
     ]
     assert check_siblings(report, groups, model, weights).failures == ["layers (Layer): 0=19 1=23"]
+
+
+def test_shape_arithmetic_is_shape_constant_and_what_reads_only_them():
+    """Resize to another tensor's size: Shape, Slice, Concat, Cast compute the size; Resize and the
+    Conv compute on the data. A node reading a graph input is never shape arithmetic."""
+    nodes = [
+        helper.make_node("Shape", ["other"], ["s"], name="shape"),
+        helper.make_node("Slice", ["s", "starts", "ends"], ["hw"], name="slice"),
+        helper.make_node(
+            "Constant", [], ["nc"], name="", value=numpy_helper.from_array(torch.tensor([1, 8]).numpy())
+        ),
+        helper.make_node("Concat", ["nc", "hw"], ["size"], axis=0),
+        helper.make_node("Resize", ["x", "", "", "size"], ["y"], name="resize"),
+        helper.make_node("Conv", ["y", "w"], ["z"], name="conv"),
+        helper.make_node("Cast", ["x"], ["xc"], name="cast_data", to=1),
+    ]
+    starts, ends = (
+        numpy_helper.from_array(torch.tensor([v]).numpy(), n) for v, n in ((2, "starts"), (4, "ends"))
+    )
+    w = numpy_helper.from_array(torch.zeros(8, 8, 1, 1).numpy(), "w")
+    graph = helper.make_graph(nodes, "g", [], [], initializer=[starts, ends, w])
+    assert shape_arithmetic(helper.make_model(graph)) == {"shape", "slice", "main#2", "main#3"}
+
+
+@slow
+def test_depth_anythings_last_fusion_layer_upsampling_by_a_constant_factor_passes(zoo_export, tmp_path):
+    """Its other fusion layers resize to the next feature map's size (TorchScript: 25 nodes each,
+    11 of them shape arithmetic), the last by a factor of 2 (14): equal once shape arithmetic is
+    left out. Computing nodes still count: layer 3's Resize and Add tagged to layer 2 fail."""
+    export = zoo_export("depth_anything", "depth-estimation", "torchscript")
+    model = transformers.AutoModelForDepthEstimation.from_pretrained(export.source)
+    record = check_tags(export.path, model)
+    assert record.ok, record.error
+    assert record.sibling_partial == ["model.onnx: neck.fusion_stage.layers.0: not residual_layer1"]
+    out = _copy(export, tmp_path, "moved")
+    sidecar = json.loads((out / "hierarchy.json").read_text())
+    layer3 = "neck.fusion_stage.layers.3"
+    moved = [
+        n for n in sidecar["nodes"].values() if n["module"] == layer3 and n["op_type"] in ("Resize", "Add")
+    ]
+    for node in moved:
+        node["module"] = layer3.replace(".3", ".2")
+    (out / "hierarchy.json").write_text(json.dumps(sidecar))
+    record = check_tags(out, model)
+    assert len(moved) == 2 and record.ok is False
+    assert record.sibling_failures[0].startswith("neck.fusion_stage.layers (DepthAnythingFeatureFusionLayer)")

@@ -1,7 +1,11 @@
 """Which siblings of a ``ModuleList`` / ``ModuleDict`` must get equal node counts, and do they.
 
-Nodes are counted without the ones that compute nothing (``Identity``: the TorchScript exporter's
-stand-ins for weights shared between modules, which D-FINE's box heads hold unevenly).
+Nodes are counted without the ones that compute nothing on the model's data: ``Identity`` (the
+TorchScript exporter's stand-ins for weights shared between modules, which D-FINE's box heads hold
+unevenly), and shape arithmetic: ``Shape`` and ``Constant`` nodes and every node that reads only
+their values and initializers. How a sibling is called changes those (Depth Anything's last fusion
+layer upsamples by a constant factor, the others to the size of another tensor: 11 nodes of
+``Shape``, ``Slice``, ``Concat``... in the TorchScript export), not what it computes.
 
 Siblings are *alike* when built alike: the same class, the same parameter and buffer shapes, the
 same submodules, and the same settings (attributes that are int, float, bool, str, None or tuples
@@ -174,14 +178,34 @@ class WeightsInFile:
         return self._arrays[key]
 
 
+def shape_arithmetic(model: onnx.ModelProto) -> frozenset[str]:
+    """Keys (name, or ``main#<index>``) of the main graph's nodes that compute on shapes and
+    constants only: ``Shape``, ``Size``, ``Constant``, and nodes whose every input is an
+    initializer or an output of such a node."""
+    derived = {t.name for t in model.graph.initializer}
+    out = set()
+    for index, node in enumerate(model.graph.node):
+        inputs = [i for i in node.input if i]
+        if node.op_type in _SHAPE_SOURCES or all(i in derived for i in inputs):
+            derived.update(node.output)
+            out.add(node.name or f"main#{index}")
+    return frozenset(out)
+
+
+_SHAPE_SOURCES = frozenset({"Shape", "Size", "Constant"})
+
+
 def check_siblings(
     report: HierarchyReport,
     groups: Iterable[SiblingGroup],
     model: torch.nn.Module,
     weights: WeightsInFile,
+    not_counted: frozenset[str] = frozenset(),
 ) -> SiblingResult:
-    """Compare the alike siblings of ``groups`` in one file (``report``, its ``weights``)."""
+    """Compare the alike siblings of ``groups`` in one file (``report``, its ``weights``), leaving
+    the nodes keyed in ``not_counted`` (its :func:`shape_arithmetic`) out of the counts."""
     result = SiblingResult()
+    _NOT_COUNTED[id(report)] = not_counted
     modules = dict(model.named_modules())
     for group in groups:
         counts = {m: _count(report, m) for m in group.members}
@@ -206,6 +230,7 @@ def check_siblings(
             for b in patterns[i + 1 :]:
                 _compare_parts(label, a[0], b[0], missing, modules, report, result)
     _COUNTS.pop(id(report), None)
+    _NOT_COUNTED.pop(id(report), None)
     return result
 
 
@@ -213,6 +238,7 @@ def check_siblings(
 # deduplicated between modules, so their number says how weights are shared, not what a module does.
 _NOT_COMPUTING = frozenset({"Identity"})
 _COUNTS: dict[int, tuple[HierarchyReport, Counter[str]]] = {}
+_NOT_COUNTED: dict[int, frozenset[str]] = {}
 
 
 def _count(report: HierarchyReport, path: str) -> int:
@@ -220,8 +246,9 @@ def _count(report: HierarchyReport, path: str) -> int:
     cached = _COUNTS.get(id(report))
     if cached is None or cached[0] is not report:
         subtree: Counter[str] = Counter()
+        skipped = _NOT_COUNTED.get(id(report), frozenset())
         for node in report.nodes:
-            if node.op_type in _NOT_COMPUTING:
+            if node.op_type in _NOT_COMPUTING or node.key in skipped:
                 continue
             module = node.module
             while True:

@@ -29,7 +29,13 @@ import onnx
 from ..hierarchy import module_agreement
 from ..hierarchy.cli import load_reports
 from ..hierarchy.modules import ROOT
-from .sibling_checks import SIBLING_TOLERANCE, WeightsInFile, check_siblings, sibling_groups
+from .sibling_checks import (
+    SIBLING_TOLERANCE,
+    WeightsInFile,
+    check_siblings,
+    shape_arithmetic,
+    sibling_groups,
+)
 
 AGREEMENT_MIN = 0.95
 EXAMPLES = 3  # offending modules or ops named in a record
@@ -98,8 +104,9 @@ def check_tags(export_dir: Path, model: Any, other_export: Path | None = None) -
             if node.module not in known:
                 record.unknown += 1
                 unknown.add(node.module)
-        weights = WeightsInFile(_onnx_of(Path(export_dir), name), tensors)
-        found = check_siblings(report, groups, model, weights)
+        onnx_model = _onnx_of(Path(export_dir), name)
+        weights = WeightsInFile(onnx_model, tensors)
+        found = check_siblings(report, groups, model, weights, shape_arithmetic(onnx_model))
         record.sibling_groups += found.compared
         record.sibling_failures += found.failures
         record.sibling_partial += [f"{name}: {p}" for p in found.partial]
