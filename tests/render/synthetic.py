@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from modelexport.render.causes import filled, templated
 from modelexport.render.expected import Expectation, expectation_of
 from modelexport.render.schema import (
     FIRST_DIVERGENCE,
@@ -144,11 +145,34 @@ def synthetic_record(rows: list[Row]) -> dict[str, dict[str, Expectation]]:
 
 
 def scaled(rows: list[Row], factor: int) -> list[Row]:
-    """``rows`` ``factor`` times, each copy under other model names (``bert`` -> ``bert-x1``)."""
+    """``rows`` ``factor`` times, each copy under other model names (``bert`` -> ``bert-x1``, in
+    its export error too)."""
     out = []
     for k in range(factor):
         for row in rows:
             model = row.model if k == 0 else f"{row.model}-x{k}"
             column = row.backend if row.exporter == "modelexport" else row.exporter
-            out.append(replace(row, model=model, case_id=f"{model}-{row.task}-{column}"))
+            # a new model type's errors name that type, as the row's own name its own
+            error = row.export.error and filled(templated(row.export.error, row.model), model)
+            export = replace(row.export, error=error)
+            out.append(replace(row, model=model, case_id=f"{model}-{row.task}-{column}", export=export))
     return out
+
+
+UNSUPPORTED = (
+    "ValueError: Trying to export a {} model, that is a custom or unsupported architecture, but no "
+    "custom onnx configuration was passed as `custom_onnx_configs`."
+)
+
+
+def unsupported(model: str, task: str, env: str = "e") -> Row:
+    """Optimum's exporter refusing a model type it does not register, as it says it."""
+    return Row(
+        case_id=f"{model}-{task}-optimum",
+        env=env,
+        model=model,
+        task=task,
+        backend="torchscript",
+        exporter="optimum",
+        export=ExportOutcome(False, "ValueError", UNSUPPORTED.format(model).removeprefix("ValueError: ")),
+    )

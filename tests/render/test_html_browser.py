@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from synthetic import ENVS, synthetic_record, synthetic_rows
+from synthetic import ENVS, synthetic_record, synthetic_rows, unsupported
 
 from modelexport.render import load_results, merge, render_html
 from modelexport.render.expected import read_records
@@ -264,7 +264,7 @@ def test_a_cell_opens_its_details_with_error_record_versions_commit_and_seconds(
     assert "record: first_divergence" in text and "local_max_abs" in text and "0.0312" in text
     assert re.search(r"tag checks\s+ok: root ", text) and "record: tags" in text
     assert "0123456789abcdef0123456789abcdef01234567" in text and "4.57.6" in text
-    assert re.search(r"whole cell\s+\d+\.\d\d s", text) and re.search(r"export\s+\d+\.\d\d s", text)
+    assert re.search(r"whole cell\s+\d+\.\d s", text) and re.search(r"export\s+\d+\.\d s", text)
     assert "cell=" in browser.script("return location.hash")
     box = browser.script(
         "const r = document.querySelector('#details .status').getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]"
@@ -302,3 +302,23 @@ def test_a_failure_in_the_list_opens_its_cell(browser, golden_page):
         "transformers-latest · bert-text-classification-dynamo" in text and "max|Δ| beyond tolerance" in text
     )
     assert "no record for this env" in text
+
+
+def test_a_cell_under_a_shared_cause_opens_with_its_own_model_type(browser, tmp_path):
+    """The cause is stored once with ``‹model›``; the details of each cell under it name its model
+    type, and a search for one model type keeps the cause shown over that cell only."""
+    rows = [unsupported(m, "feature-extraction", env) for m in ("altclip", "bros") for env in ENVS[:2]]
+    page = tmp_path / "index.html"
+    page.write_text(render_html(merge(rows)), encoding="utf-8")
+    browser.open(page.as_uri())
+    browser.script("document.querySelectorAll('#failures li.group li[data-cell]')[2].click()")
+    text = browser.script("return document.getElementById('details').innerText")
+    assert "Trying to export a bros model" in text and "‹model›" not in text
+    browser.open(page.as_uri() + "#q=altclip")
+    shown = browser.script(
+        "return [...document.querySelectorAll('#failures li[data-cell]')].filter(li => !li.hidden).map(li => li.textContent)"
+    )
+    assert len(shown) == 2 and all("altclip" in s for s in shown)
+    assert browser.script("return document.querySelector('#failures li.group').hidden") is False
+    browser.open(page.as_uri() + "#q=nothing-like-it")
+    assert browser.script("return document.querySelector('#failures li.group').hidden") is True

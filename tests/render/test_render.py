@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from synthetic import UNSUPPORTED, unsupported
 
 from modelexport.errors import UserInputError
 from modelexport.render import (
@@ -35,6 +36,7 @@ from modelexport.render import (
     render_json,
     render_markdown,
 )
+from modelexport.render.compact import compact_text, read_rows
 from modelexport.render.expected import read_records
 from modelexport.render.htmldata import position
 
@@ -112,11 +114,13 @@ def test_row_round_trips_through_dict(results):
 
 def test_results_json_lists_every_failure_with_stage_cause_and_record(results):
     document = json.loads(render_json(results))
-    failures = {(f["env"], f["cell"]): f for f in document["failures"]}
+    assert document["schema_version"] == 3
+    failures = {(c["env"], c["cell"]): {**f, **c} for f in document["failures"] for c in f["cells"]}
     failing = {row.key: row for row in results.rows if row.status() == "fail"}
     assert set(failures) == set(failing)
     for key, row in failing.items():
-        assert (failures[key]["stage"], failures[key]["cause"]) == row.failure()
+        cause = failures[key]["cause"].replace("‹model›", failures[key]["model"])
+        assert (failures[key]["stage"], cause, failures[key]["model"]) == (*row.failure(), row.model)
     assert failures[("optimum-latest", "vit-image-classification-dynamo")]["record"] == "regression"
     assert "record" not in failures[("transformers-latest", "vit-image-classification-dynamo")]
 
@@ -339,7 +343,7 @@ def test_html_cell_data_has_the_error_versions_commit_seconds_and_record(results
     assert data["envs"][env["optimum-latest"]]["commit"] == "0123456789abcdef0123456789abcdef01234567"
     bert = cell("optimum-latest", "bert", "torchscript")
     assert (
-        bert["t"] == 1.25 and bert["b"] == 412345 and [data["strings"][n] for n, _ in bert["o"]] == ["logits"]
+        bert["t"] == 1.2 and bert["b"] == 412345 and [data["strings"][n] for n, _ in bert["o"]] == ["logits"]
     )
     assert "v" in bert and data["verdicts"][bert["v"]] == "new pass"
     assert "v" not in cell("optimum-latest", "bert", "dynamo")  # as recorded
@@ -426,3 +430,48 @@ def test_current_commit_is_dirty_for_code_changes_but_not_for_the_matrix_outputs
     assert current_commit(tmp_path / "matrix") == sha
     (tmp_path / "src.py").write_text("v2\n")
     assert current_commit(tmp_path / "matrix") == f"{sha}+dirty"
+
+
+def test_a_cause_shared_by_several_model_types_is_listed_once_with_its_cells():
+    """Optimum's one sentence over model types (each named in it) is one failure entry in all three
+    renders, the model type written ``‹model›``; a cause of one cell stays whole; the page fills the
+    model type back in for a cell (in its data, the template is stored once)."""
+    rows = [
+        unsupported("altclip", "feature-extraction"),
+        unsupported("altclip", "feature-extraction", env="f"),
+        unsupported("bros", "token-classification"),
+        unsupported("opt", "feature-extraction"),  # 'opt' stands inside no other word of the cause
+        _row("m", "t", "dynamo", export=ExportOutcome(False, "CaptureError", "m failed")),
+    ]
+    results = merge(rows)
+    template = UNSUPPORTED.format("‹model›")
+    failures = render_markdown(results).split("## Failures")[1]
+    assert f"- **export** on 3 cells: {template}" in failures
+    assert (
+        "  - `e`, `f` · `altclip-feature-extraction-optimum`\n  - `e` · `bros-token-classification-optimum`"
+        in failures
+    )
+    assert "- `e` · `m-t-dynamo` — **export**: CaptureError: m failed" in failures
+    assert "Trying to export a altclip" not in failures
+    document = json.loads(render_json(results))
+    shared = [f for f in document["failures"] if len(f["cells"]) > 1]
+    assert [(f["cause"], len(f["cells"])) for f in shared] == [(template, 4)]
+    assert {"env": "e", "cell": "bros-token-classification-optimum", "model": "bros"} in shared[0]["cells"]
+    page = render_html(results)
+    assert page.count('<li class="group">') == 1 and page.count("Trying to export a") == 2  # list and data
+    data = _page_data(page)
+    assert data["strings"].count(template) == 1
+
+
+def test_a_cause_shared_by_model_types_round_trips_through_the_compact_file(tmp_path):
+    """Stored once in the defaults' ``errors``; each row reads its own model type back in."""
+    rows = [unsupported(m, "feature-extraction") for m in ("altclip", "bros", "opt")]
+    rows.append(unsupported("solo", "fill-mask"))
+    text = compact_text(rows)
+    assert text.count("custom or unsupported architecture") == 1
+    assert '"error":0' in text and '"errors":["' in text
+    path = tmp_path / "e.jsonl"
+    path.write_text(text)
+    assert [r.to_dict() for r in read_rows(path)] == [
+        r.to_dict() for r in sorted(rows, key=lambda r: r.model)
+    ]

@@ -9,7 +9,10 @@ figures of its records to three significant digits (the verdicts are stored apar
 derived fraction, module counts and per-file split are left to the full rows a run writes, which CI
 keeps as artifacts). Optimum's max|Δ| figures, when they equal ONNX Runtime's (the same file run
 through Optimum's classes), are written ``"="``; a row's time, as whole seconds after the defaults'
-``utc`` (the group's earliest). Rows are sorted, one
+``utc`` (the group's earliest). An export error that two or more rows of a group share, once the
+row's model type in it is written generically (:mod:`.causes`), is stored once in the defaults'
+``errors`` and each row names it by its position there: Optimum's one "unsupported architecture"
+sentence over a hundred model types, one model's capture error over its tasks. Rows are sorted, one
 per line, so a re-run shows as a reviewable diff. A full row (what a run appends) is also a valid
 line: it carries every field itself, so appending to a compact file needs no rewrite.
 """
@@ -24,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .causes import MODEL, filled, templated
 from .schema import (
     SCHEMA_VERSION,
     ExportOutcome,
@@ -205,7 +209,7 @@ def expand_row(line: Mapping[str, Any], defaults: Mapping[str, Any], version: in
     """The full dict form of a compact row line read under ``defaults``."""
     data: dict[str, Any] = {"schema_version": line.get("schema_version", version)}
     for key, value in defaults.items():
-        if key not in NESTED and key != "records":
+        if key not in NESTED and key not in ("records", "errors"):
             data[key] = value
     for key, value in line.items():
         if key not in NESTED:
@@ -222,6 +226,9 @@ def expand_row(line: Mapping[str, Any], defaults: Mapping[str, Any], version: in
     for key in NESTED:
         if key in line or key in defaults:
             data[key] = {**defaults.get(key, {}), **line.get(key, {})}
+    export = data.get("export")
+    if isinstance(export, dict) and type(export.get("error")) is int:
+        export["error"] = filled(defaults["errors"][export["error"]], str(data.get("model")))
     optimum = data.get("optimum_parity")
     if isinstance(optimum, dict) and optimum.get("max_abs_diff") == SAME_AS_ORT:
         optimum["max_abs_diff"] = dict(data.get("ort_parity", {}).get("max_abs_diff") or {})
@@ -242,10 +249,29 @@ def compact_lines(rows: Iterable[Row]) -> list[str]:
         groups.setdefault((row.env, row.exporter), []).append(row.to_dict())
     lines = []
     for full_rows in groups.values():
+        errors = _shared_errors(full_rows)
         defaults = shared_defaults(full_rows)
+        if errors:
+            defaults["errors"] = errors
         lines.append(_dump({"schema_version": SCHEMA_VERSION, "defaults": defaults}))
         lines += [_dump(compact_row(full, defaults)) for full in full_rows]
     return lines
+
+
+def _shared_errors(full_rows: list[dict[str, Any]]) -> list[str]:
+    """The export errors (model type written generically) two or more of ``full_rows`` share, in
+    order of first use; each such row's error becomes its position in that list."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for full in full_rows:
+        export, model = full.get("export") or {}, full.get("model")
+        error = export.get("error")
+        if isinstance(error, str) and isinstance(model, str) and MODEL not in error:
+            found.setdefault(templated(error, model), []).append(export)
+    shared = [text for text, exports in found.items() if len(exports) > 1]
+    for number, text in enumerate(shared):
+        for export in found[text]:
+            export["error"] = number
+    return shared
 
 
 def _dump(data: Mapping[str, Any]) -> str:

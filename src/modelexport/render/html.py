@@ -12,6 +12,7 @@ import json
 from html import escape
 from importlib.resources import files
 
+from .causes import failure_groups
 from .expected import Verdict
 from .htmldata import DEFAULT_COLUMNS, page_data
 from .markdown import (
@@ -24,7 +25,7 @@ from .markdown import (
     summary_table,
 )
 from .results import Results
-from .schema import STATUSES, VERSION_KEYS, Status
+from .schema import STATUSES, VERSION_KEYS, Row, Status
 
 CSS_CLASS: dict[Status, str] = {"pass": "s-pass", "ort-only": "s-ort", "fail": "s-fail", "n/a": "s-na"}
 # Plain glyphs, not emoji: they render in any font (the colour carries the rest).
@@ -102,18 +103,26 @@ def _legend(results: Results) -> str:
 
 
 def _failures(results: Results, index: dict[tuple[str, str], int]) -> str:
+    """One item per failing cell; a cause shared by several model types or tasks once, with its
+    cells in a list below it."""
     items = []
-    for row in results.rows:
-        failure = row.failure() if row.status() == "fail" else None
-        if not failure:
-            continue
-        kind = results.verdict(row)
-        label = "known" if kind == "expected" else (kind or "")
+    for group in failure_groups(results):
+        label = "known" if group.verdict == "expected" else (group.verdict or "")
         tag = f' <span class="tag v-{label.replace(" ", "-")}">{escape(label)}</span>' if label else ""
+        cause = f"<b>{escape(group.stage)}</b>: {escape(group.cause)}{tag}"
+
+        def cell(row: Row) -> str:
+            return (
+                f'<li data-cell="{index[row.key]}" data-env="{escape(row.env)}" tabindex="0">'
+                f"<code>{escape(row.env)}</code> · <code>{escape(row.case_id)}</code>"
+            )
+
+        if len({row.case_id for row in group.rows}) == 1:
+            items += [f"{cell(row)} — {cause}</li>" for row in group.rows]
+            continue
+        cells = "".join(f"{cell(row)}</li>" for row in group.rows)
         items.append(
-            f'<li data-cell="{index[row.key]}" data-env="{escape(row.env)}" tabindex="0">'
-            f"<code>{escape(row.env)}</code> · <code>{escape(row.case_id)}</code> — "
-            f"<b>{escape(failure[0])}</b>: {escape(failure[1])}{tag}</li>"
+            f'<li class="group"><span class="cause">{len(group.rows)} cells — {cause}</span><ul>{cells}</ul></li>'
         )
     return f'<ul id="failures">{"".join(items)}</ul>' if items else "<p>None.</p>"
 

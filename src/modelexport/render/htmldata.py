@@ -5,8 +5,9 @@ by position; what every cell of an env shares (versions, commit, machine) is sto
 and a cell carries its own only where it differs. A cell's keys:
 
     i  [row, env, column] indexes        s  status index          v  verdict index, unless as recorded
-    d  worst max|Δ| shown in the table    g  failing stage (str)   m  error and cause (str)
-    x  the record's line, if it differs (str)                      t / T  export / whole cell seconds
+    d  worst max|Δ| shown in the table    g  failing stage (str)
+    m  error and cause (str), the row's model type written ``‹model›`` (:mod:`.causes`)
+    x  the record's line, if it differs (str)                      t / T  export / whole cell seconds (0.1 s)
     b  ONNX bytes                          o / p  ORT / Optimum max|Δ| per output: [[name (str), Δ], ...]
                                            (p is 1 when it is the same as o)
     k  [atol, rtol] where not the env's   h  [nodes tagged, from their own module's scope]
@@ -26,6 +27,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from .causes import templated
 from .expected import Verdict
 from .records import summaries
 from .results import AUTO_COLUMN, Environment, Results
@@ -49,6 +51,10 @@ class _Strings:
 
 def _figure(value: float | None) -> float | None:
     return None if value is None else float(f"{value:.3g}")
+
+
+def _tenths(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _outputs(check: ParityCheck, strings: _Strings) -> list[list[float | int]]:
@@ -126,16 +132,16 @@ def _cell(
             cell["x"] = strings(expected.line(row.case_id).split(" ", 1)[1])
     failure = row.failure() if row.status() == "fail" else None
     if failure:
-        cell["g"], cell["m"] = strings(failure[0]), strings(failure[1])
+        cell["g"], cell["m"] = strings(failure[0]), strings(templated(failure[1], row.model))
     elif row.status() == "n/a":
-        cell["m"] = strings(f"{row.export.error_type}: {row.export.error}")
+        cell["m"] = strings(templated(f"{row.export.error_type}: {row.export.error}", row.model))
     ort, optimum = _outputs(row.ort_parity, strings), _outputs(row.optimum_parity, strings)
     shown = _figure(row.worst_diff())
     optional: dict[str, Any] = {
         # the page takes the figure from the per-output ones where it is their largest
         "d": None if shown == max((d for _, d in optimum or ort), default=None) else shown,
-        "t": row.export.seconds,
-        "T": row.seconds,
+        "t": _tenths(row.export.seconds),
+        "T": _tenths(row.seconds),
         "b": row.onnx_bytes,
         "o": ort or None,
         "p": _same_or(ort, optimum),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .causes import failure_groups
 from .expected import Verdict
 from .records import record_summary, tag_state
 from .results import Results
@@ -200,36 +201,46 @@ MESSAGE_CHARS = 300  # of a failure's message here; index.html and the results f
 
 
 def _failures(results: Results) -> list[str]:
-    """One item per failing cell and failure, naming every env where it failed that way."""
-    found: dict[tuple[str, ...], list[str]] = {}
-    for row in results.rows:
-        failure = row.failure() if row.status() == "fail" else None
-        if failure:
-            stage, message = failure
-            if len(message) > MESSAGE_CHARS:
-                message = message[: MESSAGE_CHARS - 1].rstrip() + "…"
-            kind = results.verdict(row)
-            if kind is None:
-                label = ""
-            elif kind == "expected":
-                label = " *(known)*"
-            else:
-                label = f" {VERDICT_MARKS[kind]} *({kind})*"
+    """One item per cause: a cell that failed that way (naming every env where it did), or, for a
+    cause shared by several model types or tasks, the cause once with its cells below it."""
+    lines = []
+    for group in failure_groups(results):
+        message = group.cause
+        if len(message) > MESSAGE_CHARS:
+            message = message[: MESSAGE_CHARS - 1].rstrip() + "…"
+        kind = group.verdict
+        if kind is None:
+            label = ""
+        elif kind == "expected":
+            label = " *(known)*"
+        else:
+            label = f" {VERDICT_MARKS[kind]} *({kind})*"
+        cases: dict[tuple[str, str], list[str]] = {}
+        for row in group.rows:
             divergence = (
                 record_summary(FIRST_DIVERGENCE, row.records[FIRST_DIVERGENCE])
                 if FIRST_DIVERGENCE in row.records
                 else ""
             )
-            found.setdefault((row.case_id, stage, message, label, divergence), []).append(row.env)
-    lines = []
-    for (case, stage, message, label, divergence), envs in found.items():
-        lines.append(f"- {', '.join(f'`{e}`' for e in envs)} · `{case}` — **{stage}**: {message}{label}")
-        if divergence:
-            lines.append(f"  - first divergent module: {divergence}")
+            cases.setdefault((row.case_id, divergence), []).append(row.env)
+        if len(cases) == 1:
+            ((case, divergence), envs), *_ = cases.items()
+            lines.append(f"- {_envs(envs)} · `{case}` — **{group.stage}**: {message}{label}")
+            if divergence:
+                lines.append(f"  - first divergent module: {divergence}")
+            continue
+        lines.append(f"- **{group.stage}** on {len(cases)} cells{label}: {message}")
+        for (case, divergence), envs in cases.items():
+            found = f" — first divergent module: {divergence}" if divergence else ""
+            lines.append(f"  - {_envs(envs)} · `{case}`{found}")
     unavailable = {(r.env, r.optimum_load.error or "") for r in results.rows if not r.optimum_available}
     for env, error in sorted(unavailable):
         lines.append(f"- `{env}` · Optimum does not run these cells: {error}")
     return lines or ["None."]
+
+
+def _envs(envs: list[str]) -> str:
+    return ", ".join(f"`{e}`" for e in envs)
 
 
 def _legend(with_record: bool) -> list[str]:

@@ -25,6 +25,7 @@
     lookup[cell.i.join("|")] = n;
   });
 
+  var MODEL = "\u2039model\u203a";
   function str(n) { return n === undefined ? "" : data.strings[n]; }
   function source(n) { var c = data.cells[n]; return c.a === undefined ? c : data.cells[c.a]; }
   function statusOf(c) { return data.statuses[c.s]; }
@@ -33,6 +34,9 @@
     return data.envs[c.i[1]].record ? "expected" : null;
   }
   function caseId(c) { return data.rows[c.i[0]].join("-") + "-" + data.columns[c.i[2]]; }
+  // A cell's error, its model type in place of the "‹model›" the data writes causes shared by
+  // several model types with.
+  function message(c) { return str(c.m).split(MODEL).join(data.rows[c.i[0]][0]); }
   function checked(name) {
     return Array.prototype.slice.call(document.querySelectorAll('input[name="' + name + '"]'))
       .filter(function (box) { return box.checked; }).map(function (box) { return box.value; });
@@ -62,7 +66,7 @@
   }
 
   function searchable(c) {
-    return [caseId(c), str(c.g), str(c.m), statusOf(c), verdictOf(c) || ""].join(" ").toLowerCase();
+    return [caseId(c), str(c.g), message(c), statusOf(c), verdictOf(c) || ""].join(" ").toLowerCase();
   }
 
   function state() {
@@ -156,7 +160,7 @@
     }
     cell.dataset.cell = String(n);
     cell.tabIndex = 0;
-    cell.title = c.g !== undefined ? str(c.g) + ": " + str(c.m) : statusOf(c);
+    cell.title = c.g !== undefined ? str(c.g) + ": " + message(c) : statusOf(c);
     return cell;
   }
 
@@ -185,10 +189,15 @@
 
   function filterFailures(view) {
     var envs = view.envs.map(function (e) { return data.envs[e].name; });
-    Array.prototype.forEach.call(document.querySelectorAll("#failures li"), function (li) {
-      var text = li.textContent.toLowerCase();
+    // A cell of a shared cause matches on the cause's text too; the cause shows while a cell does.
+    Array.prototype.forEach.call(document.querySelectorAll("#failures li[data-cell]"), function (li) {
+      var group = li.parentElement.closest("li.group");
+      var text = (li.textContent + " " + (group ? group.querySelector(".cause").textContent : "")).toLowerCase();
       var ok = envs.indexOf(li.dataset.env) !== -1 && view.terms.every(function (t) { return text.indexOf(t) !== -1; });
       li.hidden = !ok;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#failures li.group"), function (group) {
+      group.hidden = !group.querySelector("li[data-cell]:not([hidden])");
     });
   }
 
@@ -253,15 +262,15 @@
     pair(dl, "recorded", str(c.x));
     pair(dl, "failing stage", str(c.g));
     detailsBody.appendChild(dl);
-    if (c.m !== undefined) { detailsBody.appendChild(el("pre", str(c.m), "error")); }
+    if (c.m !== undefined) { detailsBody.appendChild(el("pre", message(c), "error")); }
     if (c.y) {
       var lines = el("dl", null, "record-lines");
       c.y.forEach(function (p) { pair(lines, str(p[0]), str(p[1])); });
       detailsBody.appendChild(lines);
     }
     var more = el("dl");
-    pair(more, "export", c.t === undefined ? "" : c.t.toFixed(2) + " s");
-    pair(more, "whole cell", c.T === undefined ? "" : c.T.toFixed(2) + " s");
+    pair(more, "export", c.t === undefined ? "" : c.t.toFixed(1) + " s");
+    pair(more, "whole cell", c.T === undefined ? "" : c.T.toFixed(1) + " s");
     pair(more, "ONNX size", c.b === undefined ? "" : (c.b / 1024).toFixed(0) + " KiB");
     pair(more, "tags", c.h ? c.h[1] + " of " + c.h[0] + " nodes tagged from their own module's scope" : "");
     pair(more, "commit", c.C !== undefined ? str(c.C) : env.commit);
@@ -319,11 +328,11 @@
   }
 
   document.addEventListener("click", function (e) {
-    if (e.target.closest("#matrix td[data-cell], #failures li")) { openFrom(e.target); }
+    if (e.target.closest("#matrix td[data-cell], #failures li[data-cell]")) { openFrom(e.target); }
   });
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && !details.hidden) { closeDetails(); }
-    if (e.key === "Enter" && e.target.closest && e.target.closest("#matrix td[data-cell], #failures li")) { openFrom(e.target); }
+    if (e.key === "Enter" && e.target.closest && e.target.closest("#matrix td[data-cell], #failures li[data-cell]")) { openFrom(e.target); }
   });
   document.getElementById("close").addEventListener("click", closeDetails);
   query.addEventListener("input", draw);
