@@ -268,6 +268,31 @@ def test_a_model_whose_graph_takes_other_image_sizes_keeps_them_dynamic(zoo_dir,
     assert status.fixed_image_size is None and not declares_fixed_image_size(out)
 
 
+def test_auto_takes_a_backend_that_exports_every_image_size_before_fixing_one(zoo_dir, tmp_path):
+    """BiT: TorchScript bakes the traced image size (its output is 4x4 at 64x64 images, PyTorch's
+    8x8); a fixed-size TorchScript file would verify, but dynamo's takes every size, so auto gives
+    dynamo's, dynamic, and says why it left TorchScript."""
+    out, status = run_export(str(zoo_dir("bit", "feature-extraction")), tmp_path / "out")
+    assert status.ok and status.exporter == "dynamo" and status.fixed_image_size is None
+    assert _image_dims(out / "model.onnx") == ["batch_size", "num_channels", "height", "width"]
+    assert "64×64" in status.fallback_from and "torchscript" in status.fallback_from
+
+
+def test_auto_fixes_the_image_size_only_when_no_backend_exports_every_size(zoo_dir, tmp_path):
+    """MobileNetV2's features drift 3e-4 at 64x64 in both backends' graphs: auto exports with the
+    first backend at the processor's fixed size, without falling back (the matrix cell records the
+    fixed size, and its auto column stands for this export)."""
+    from modelexport.matrix.cell_records import fixed_sizes_record
+
+    src = zoo_dir("mobilenet_v2", "feature-extraction")
+    out, status = run_export(str(src), tmp_path / "out")
+    assert status.ok and status.exporter == "torchscript" and status.fallback_from is None
+    size = json.loads((src / "preprocessor_config.json").read_text())["crop_size"]
+    assert _image_dims(out / "model.onnx") == ["batch_size", "num_channels", size["height"], size["width"]]
+    assert status.fixed_image_size.startswith("torchscript: ") and "64×64" in status.fixed_image_size
+    assert fixed_sizes_record(out) == {"image_size": True}
+
+
 def test_a_sequence_length_the_models_code_fixes_is_exported_at_that_length(zoo_dir, tmp_path):
     """Funnel's pooling arithmetic fixes the traced sequence length: TorchScript bakes it (the
     export fails verification at another length and auto moves on), torch.export refuses the

@@ -213,6 +213,10 @@ class _Run:
         self.refs: References | None = None
         self.fixed_image_size = False
         self.fixed_axes: dict[str, int] = {}
+        # With several backends, a graph failing only at other image sizes is not fixed at once:
+        # another backend may export it at every size. The backends that could be are kept here.
+        self.defer_fixed_image_size = False
+        self.fixable_at_image_size: list[str] = []
 
     def load(self, output_dir: Path) -> LoadedModel:
         with _stage(self.status, "load", self.progress):
@@ -283,6 +287,9 @@ class _Run:
         except VerifyError as e:
             plan = self.plan
             if self.fixed_image_size or plan is None or not _fails_only_at_other_image_sizes(plan, e):
+                raise
+            if self.defer_fixed_image_size:
+                self.fixable_at_image_size.append(backend.name)
                 raise
             if self.progress:
                 self.progress(
@@ -412,6 +419,9 @@ def run_pipeline(
     verifies; raise the last failure, naming what each backend did, when none does."""
     status = ExportStatus(source=source, task=options.task, exporter=options.exporter)
     run = _Run(status, options, progress)
+    # A graph exported at every image size by a later backend beats one fixed at the processor's
+    # size by an earlier one: with several backends, fixing the size is the last resort.
+    run.defer_fixed_image_size = len(backends) > 1
     with staging_dir(output_dir, force=options.force) as out:
         run.load(output_dir)
         failures: list[tuple[str, ModelExportError]] = []
@@ -432,19 +442,45 @@ def run_pipeline(
                 failures.append((backend.name, e))
                 if last and len(failures) == 1:
                     raise
-                if last:
+                if last and not run.fixable_at_image_size:
                     raise _all_failed(status, failures) from e
-                if progress:
-                    progress(f"{backend.name} failed ({e.stage}); retrying with {backends[i + 1]}")
-                continue
+                if not last:
+                    if progress:
+                        progress(f"{backend.name} failed ({e.stage}); retrying with {backends[i + 1]}")
+                    continue
+                backend, written = _at_fixed_image_size(run, status, attempt_dir, failures)
             _move_up(attempt_dir, out)
-            if failures:
-                first = failures[0][1]
+            earlier = list(backends)[: list(backends).index(backend.name)]
+            fell_back = [e for n, e in failures if n in earlier]
+            if fell_back:
+                first = fell_back[0]
                 status.fallback_from = f"{first.stage} failed: {first.message}"
             run.package(out, written, options.opset or backend.default_opset)
             break
     status.output_dir = str(output_dir)
     return status
+
+
+def _at_fixed_image_size(
+    run: _Run, status: ExportStatus, attempt_dir: Path, failures: list[tuple[str, ModelExportError]]
+) -> tuple[Backend, _Written]:
+    """Every backend failed; the first whose graph failed only at other image sizes exports again
+    at the processor's size (the second failure, if any, joins the others in the error raised)."""
+    backend = get_backend(run.fixable_at_image_size[0])
+    first_failure = next(e for n, e in failures if n == backend.name)
+    status.exporter = backend.name
+    _reset(status, ("capture", "tag", "verify"))
+    if run.progress:
+        run.progress(f"{backend.name}: the graph fails at another image size; exporting a fixed size")
+    attempt_dir.mkdir()
+    run.defer_fixed_image_size, run.fixed_image_size, run.plan, run.refs = False, True, None, None
+    try:
+        written = run.attempt(backend, attempt_dir, None)
+    except (CaptureError, VerifyError) as e:
+        shutil.rmtree(attempt_dir, ignore_errors=True)
+        raise _all_failed(status, failures) from e
+    status.fixed_image_size = f"{backend.name}: {without_subject(first_failure.message)}"
+    return backend, written
 
 
 def _other(backend: str) -> str:

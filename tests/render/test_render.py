@@ -308,6 +308,37 @@ def _page_data(page: str) -> dict:
     return json.loads(page.split('id="matrix-data">')[1].split("</script>")[0].replace("<\\/", "</"))
 
 
+def test_auto_counts_an_export_at_a_fixed_image_size_only_when_no_backend_takes_every_size():
+    """As the export does: a backend's file fixed at the processor's image size is the last resort."""
+    from modelexport.render.results import auto_row
+    from modelexport.render.schema import FIXED_SIZES
+
+    def cell(backend: str, ok: bool, fixed: bool = False) -> Row:
+        records = {FIXED_SIZES: {"image_size": True}} if fixed else {}
+        parity = ParityCheck(ok=ok, max_abs_diff={"y": 0.0 if ok else 1.0})
+        return _row(
+            "bit",
+            "feature-extraction",
+            backend,
+            export=ExportOutcome(True),
+            ort_parity=parity,
+            records=records,
+        )
+
+    fixed_ts, dynamic_dy = cell("torchscript", True, fixed=True), cell("dynamo", True)
+    assert auto_row({"torchscript": fixed_ts, "dynamo": dynamic_dy}) is dynamic_dy
+    fixed_dy = cell("dynamo", True, fixed=True)
+    assert auto_row({"torchscript": fixed_ts, "dynamo": fixed_dy}) is fixed_ts
+    failing_dy = cell("dynamo", False)
+    assert auto_row({"torchscript": fixed_ts, "dynamo": failing_dy}) is fixed_ts
+    dynamic_ts = cell("torchscript", True)
+    assert auto_row({"torchscript": dynamic_ts, "dynamo": fixed_dy}) is dynamic_ts
+    failing_ts = cell("torchscript", False)
+    assert auto_row({"torchscript": failing_ts, "dynamo": fixed_dy}) is fixed_dy
+    assert auto_row({"torchscript": failing_ts, "dynamo": failing_dy}) is failing_dy
+    assert auto_row({"torchscript": fixed_ts, "dynamo": None}) is None
+
+
 def test_html_carries_every_cell_once_with_its_status_and_the_derived_auto_cells(results):
     data = _page_data(render_html(results))
     own = [c for c in data["cells"] if "a" not in c]

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..render.schema import FIRST_DIVERGENCE, TAGS, Row, first_line
+from ..render.schema import FIRST_DIVERGENCE, FIXED_SIZES, TAGS, Row, first_line
 
 # Stages whose failure is numbers that differ (or a run that failed) after a good export.
 PARITY_STAGES = ("ort parity", "optimum parity")
@@ -88,6 +88,9 @@ def add_records(
     export of the same model and task, if any) in place."""
     if row.exporter == "modelexport" and row.export.ok:
         row.records[TAGS] = tag_record(out, source, row.task, other)
+        fixed = fixed_sizes_record(out)
+        if fixed:
+            row.records[FIXED_SIZES] = fixed
     if failed_parity(row):
         record = divergence_record(out, source, row.task, atol, rtol)
         failure = row.failure()
@@ -99,6 +102,29 @@ def add_records(
                     "every module's outputs match PyTorch"
                 )
         row.records[FIRST_DIVERGENCE] = record
+
+
+def fixed_sizes_record(out: Path) -> dict[str, Any]:
+    """The sizes our export in ``out`` fixed (its export_metadata.json): ``image_size`` true where
+    its images have the processor's one size, ``axes`` where torch.export fixed batch or sequence."""
+    import json
+
+    from ..packaging import METADATA_FILE
+    from ..plan import fixed_axes_of
+
+    try:
+        meta = json.loads((out / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    record: dict[str, Any] = {}
+    if meta.get("fixed_image_size"):
+        record["image_size"] = True
+    axes = fixed_axes_of(meta)
+    if axes:
+        record["axes"] = dict(axes)
+    return record
 
 
 def _message(error: BaseException) -> str:

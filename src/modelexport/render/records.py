@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .schema import FIRST_DIVERGENCE, TAGS, Row
+from .schema import FIRST_DIVERGENCE, FIXED_SIZES, TAGS, Row
 
-TITLES = {TAGS: "tag checks", FIRST_DIVERGENCE: "first divergent module"}
+TITLES = {TAGS: "tag checks", FIRST_DIVERGENCE: "first divergent module", FIXED_SIZES: "fixed sizes"}
 
 
 def _share(record: Mapping[str, Any], key: str) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 from ..common import AUTO, AUTO_ORDER, first_working
 from .compact import read_rows
 from .expected import Expectation, Verdict, is_mismatch, verdict
-from .schema import BACKENDS, EXPORTERS, STATUSES, Row, Status
+from .schema import BACKENDS, EXPORTERS, FIXED_SIZES, STATUSES, Row, Status
 
 # A derived column: what ``exporter="auto"`` (the default) gives, from the backends' cells.
 AUTO_COLUMN = AUTO
@@ -22,10 +22,22 @@ def _auto_kept(row: Row) -> bool:
     return row.export.ok and row.ort_parity.ok is True
 
 
+def _fixed_image_size(row: Row) -> bool:
+    record = row.records.get(FIXED_SIZES)
+    return isinstance(record, dict) and bool(record.get("image_size"))
+
+
 def auto_row(rows: dict[str, Row | None]) -> Row | None:
     """The cell ``exporter="auto"`` stands for, by the export's own rule
-    (:func:`~modelexport.common.first_working` over :data:`~modelexport.common.AUTO_ORDER`)."""
-    return first_working((rows.get(b) for b in AUTO_ORDER), _auto_kept)
+    (:func:`~modelexport.common.first_working` over :data:`~modelexport.common.AUTO_ORDER`), with
+    its last resort: a backend's export at the processor's fixed image size counts only when no
+    backend exports at every size; then the first backend that fixed it stands for ``auto``."""
+    ordered = [rows.get(b) for b in AUTO_ORDER]
+    found = first_working(ordered, lambda r: _auto_kept(r) and not _fixed_image_size(r))
+    if found is None or (_auto_kept(found) and not _fixed_image_size(found)):
+        return found
+    fixed = next((r for r in ordered if r is not None and _fixed_image_size(r)), None)
+    return fixed or found
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ A cell is (env, model, task, backend, exporter). Failures are data: every check 
 
 Optional checks go into ``Row.records``, one JSON object per check name (:data:`TAGS`: the tag
 checks of our exports; :data:`FIRST_DIVERGENCE`: where a parity failure's export departs from
-PyTorch): a record with ``"ok": false`` fails the cell at a stage of that name, any other record is
+PyTorch; :data:`FIXED_SIZES`: the sizes our export fixed, which ``auto`` weighs): a record with ``"ok": false`` fails the cell at a stage of that name, any other record is
 information the renderers show as it comes. Version 1 rows (without ``seconds`` and ``records``)
 are read as version 2 rows.
 """
@@ -29,6 +29,9 @@ Status = Literal["pass", "ort-only", "fail", "n/a"]
 # Names of the optional records a cell writes (``Row.records``); a renderer shows any other as it comes.
 TAGS = "tags"
 FIRST_DIVERGENCE = "first_divergence"
+# ``{"image_size": true}`` where the graph failed at other image sizes and was exported at the
+# processor's, ``{"axes": {name: size}}`` where torch.export fixed an axis.
+FIXED_SIZES = "fixed_sizes"
 
 # Order in which statuses and columns are shown; the renderers share it.
 STATUSES: tuple[Status, ...] = ("pass", "ort-only", "fail", "n/a")
