@@ -102,3 +102,13 @@ def test_opt_reference_feeds_the_positions_opt_counts_over_its_mask(zoo_dir):
     bert = pytorch_reference(zoo_dir("bert", "feature-extraction"), "feature-extraction")
     positions = bert.feed(["input_ids", "position_ids"])[0]["position_ids"]
     assert positions.tolist()[0] == list(range(bert.inputs["input_ids"].shape[1]))
+    # Found by running the model again, so only for files that take them (ours of OPT do not).
+    takes = {"input_ids", "attention_mask", "position_ids"}
+    assert (
+        "position_ids"
+        in pytorch_reference(zoo_dir("opt", "feature-extraction"), "feature-extraction", takes=takes).derived
+    )
+    lean = pytorch_reference(
+        zoo_dir("opt", "feature-extraction"), "feature-extraction", takes=takes - {"position_ids"}
+    )
+    assert lean.derived == {} and lean.outputs.keys() == opt.outputs.keys()

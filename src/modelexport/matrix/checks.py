@@ -11,7 +11,7 @@ import importlib
 import inspect
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,11 +141,18 @@ def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
 
 
 def pytorch_reference(
-    source_dir: Path, task: str, *, fixed_image_size: bool = False, fixed_axes: dict[str, int] | None = None
+    source_dir: Path,
+    task: str,
+    *,
+    fixed_image_size: bool = False,
+    fixed_axes: dict[str, int] | None = None,
+    takes: Collection[str] | None = None,
 ) -> Reference:
     """Load the checkpoint as a user would and run it on the verification-shaped inputs (images at
     the processor's size with ``fixed_image_size``, else larger where the model takes them; the
-    ``fixed_axes`` at their one size)."""
+    ``fixed_axes`` at their one size). The inputs the model derives for itself (decoder tokens,
+    position ids), each found by running the model again, only where the files to check take them
+    (``takes``: their input names; ``None``: all of them)."""
     import torch
 
     from ..inputs import make_inputs
@@ -172,13 +179,28 @@ def pytorch_reference(
     outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
     # The io spec's outputs, not the task's: some models keep more (CLIP keeps Optimum's four).
     reference = Reference(inputs, outputs, tuple(io.output_names))
-    decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
-    if decoder_tokens is not None:
-        reference.derived["decoder_input_ids"] = decoder_tokens
-    positions = _own_position_ids(loaded.model, inputs, result)
-    if positions is not None:
-        reference.derived["position_ids"] = positions
+    if takes is None or "decoder_input_ids" in takes:
+        decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
+        if decoder_tokens is not None:
+            reference.derived["decoder_input_ids"] = decoder_tokens
+    if takes is None or "position_ids" in takes:
+        positions = _own_position_ids(loaded.model, inputs, result)
+        if positions is not None:
+            reference.derived["position_ids"] = positions
     return reference
+
+
+def input_names(export_dir: Path) -> set[str] | None:
+    """The input names of every ONNX file in ``export_dir``, or ``None`` if one cannot be read."""
+    import onnx
+
+    names: set[str] = set()
+    for path in export_dir.glob("*.onnx"):
+        try:
+            names |= {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+        except Exception:
+            return None
+    return names
 
 
 def _own_position_ids(model: Any, inputs: Mapping[str, Any], without: Mapping[str, Any]) -> Any | None:
@@ -318,7 +340,11 @@ def run_checks(
 ) -> SuiteResult:
     """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
     reference = pytorch_reference(
-        source, task, fixed_image_size=declares_fixed_image_size(out), fixed_axes=declared_fixed_axes(out)
+        source,
+        task,
+        fixed_image_size=declares_fixed_image_size(out),
+        fixed_axes=declared_fixed_axes(out),
+        takes=input_names(out),
     )
     ort = ort_parity(out, reference, atol, rtol)
     load, parity = optimum_checks(out, task, reference) if optimum else (LoadCheck(), ParityCheck())
