@@ -112,3 +112,28 @@ def test_opt_reference_feeds_the_positions_opt_counts_over_its_mask(zoo_dir):
         zoo_dir("opt", "feature-extraction"), "feature-extraction", takes=takes - {"position_ids"}
     )
     assert lean.derived == {} and lean.outputs.keys() == opt.outputs.keys()
+
+
+def test_parity_is_checked_on_both_of_the_exports_input_sets(zoo_dir, tmp_path):
+    """The cell checks ONNX Runtime and Optimum's class on the export's two input sets (3 x 128 and
+    1 x 7), as the export verifies: a difference on the second alone fails the check, says so, and
+    its figure is the largest."""
+    from modelexport import run_export
+    from modelexport.matrix.checks import input_names, optimum_checks, ort_parity, pytorch_references
+
+    src = zoo_dir("bert", "text-classification")
+    out, _ = run_export(str(src), tmp_path / "out", exporter="torchscript")
+    batch, single = pytorch_references(src, "text-classification", takes=input_names(out))
+    assert (batch.name, single.name) == ("batch", "single")
+    assert tuple(batch.inputs["input_ids"].shape) == (3, 128) and tuple(single.inputs["input_ids"].shape) == (
+        1,
+        7,
+    )
+    check = ort_parity(out, [batch, single], 1e-4, 1e-4)
+    assert check.ok and check.max_abs_diff["logits"] < 1e-4
+    single.outputs["logits"] = single.outputs["logits"] + 0.5  # PyTorch's figures, made wrong for one set
+    check = ort_parity(out, [batch, single], 1e-4, 1e-4)
+    assert check.ok is False and check.error.startswith("single inputs: 'logits' max|Δ| 5.0")
+    assert abs(check.max_abs_diff["logits"] - 0.5) < 1e-3
+    load, parity = optimum_checks(out, "text-classification", [batch, single])
+    assert load.ok and parity.ok is False and parity.error.startswith("single inputs: 'logits'")

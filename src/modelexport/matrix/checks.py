@@ -11,7 +11,7 @@ import importlib
 import inspect
 import json
 import sys
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,7 @@ class Reference:
     expected: tuple[str, ...]
     error: str | None = None
     derived: dict[str, Any] = field(default_factory=dict)
+    name: str = "batch"  # the input set, as export_metadata.json's checks name it
 
     def feed(self, names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
         """Inputs for ``names`` (derived ones included) and the names it cannot provide."""
@@ -148,17 +149,36 @@ def pytorch_reference(
     fixed_axes: dict[str, int] | None = None,
     takes: Collection[str] | None = None,
 ) -> Reference:
-    """Load the checkpoint as a user would and run it on the verification-shaped inputs (images at
-    the processor's size with ``fixed_image_size``, else larger where the model takes them; the
-    ``fixed_axes`` at their one size). The inputs the model derives for itself (decoder tokens,
-    position ids), each found by running the model again, only where the files to check take them
-    (``takes``: their input names; ``None``: all of them)."""
+    """:func:`pytorch_references` on the ``batch`` input set only."""
+    return pytorch_references(
+        source_dir,
+        task,
+        fixed_image_size=fixed_image_size,
+        fixed_axes=fixed_axes,
+        takes=takes,
+        sets=("batch",),
+    )[0]
+
+
+def pytorch_references(
+    source_dir: Path,
+    task: str,
+    *,
+    fixed_image_size: bool = False,
+    fixed_axes: dict[str, int] | None = None,
+    takes: Collection[str] | None = None,
+    sets: Sequence[str] = ("batch", "single"),
+) -> list[Reference]:
+    """Load the checkpoint as a user would and run it on each of the export's verification input
+    ``sets`` (``batch``: 3 x 128, images larger where the model takes them, at the processor's
+    size with ``fixed_image_size``; ``single``: 1 x 7; the ``fixed_axes`` at their one size). The
+    inputs the model derives for itself (decoder tokens, position ids), each found by running the
+    model again, only where the files to check take them (``takes``: their input names; ``None``:
+    all of them)."""
     import torch
 
-    from ..inputs import make_inputs
     from ..io_spec import build_io_spec
     from ..loading import load
-    from ..wrappers import call_model
 
     try:
         loaded = load(str(source_dir), task)
@@ -171,14 +191,28 @@ def pytorch_reference(
             fixed_image_size=fixed_image_size,
             fixed_axes=fixed_axes,
         )
-        inputs = make_inputs(io, loaded.config, loaded.preprocessors, "verify")
-        with torch.no_grad():
-            result = call_model(loaded.model, inputs)
     except Exception as e:
-        return Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}")
+        return [Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}", name=n) for n in sets]
+    with torch.no_grad():
+        return [_reference(loaded, io, name, takes) for name in sets]
+
+
+def _reference(loaded: Any, io: Any, name: str, takes: Collection[str] | None) -> Reference:
+    import torch
+
+    from ..inputs import CHECKS, make_inputs
+    from ..wrappers import call_model
+
+    try:
+        inputs = make_inputs(io, loaded.config, loaded.preprocessors, CHECKS[name])
+        result = call_model(loaded.model, inputs)
+    except Exception as e:
+        return Reference(
+            {}, {}, (), f"PyTorch reference failed on the {name} inputs: {error_text(e)}", name=name
+        )
     outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
     # The io spec's outputs, not the task's: some models keep more (CLIP keeps Optimum's four).
-    reference = Reference(inputs, outputs, tuple(io.output_names))
+    reference = Reference(inputs, outputs, tuple(io.output_names), name=name)
     if takes is None or "decoder_input_ids" in takes:
         decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
         if decoder_tokens is not None:
@@ -286,10 +320,14 @@ def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: 
     return check
 
 
-def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float) -> ParityCheck:
-    """Plain ONNX Runtime on model.onnx vs PyTorch; no Optimum involved."""
-    if reference.error:
-        return ParityCheck(ok=False, error=reference.error, atol=atol, rtol=rtol)
+def ort_parity(
+    export_dir: Path, reference: Reference | Sequence[Reference], atol: float, rtol: float
+) -> ParityCheck:
+    """Plain ONNX Runtime on model.onnx vs PyTorch, on each reference's inputs; no Optimum involved."""
+    references = [reference] if isinstance(reference, Reference) else list(reference)
+    failed = next((r for r in references if r.error), None)
+    if failed is not None:
+        return ParityCheck(ok=False, error=failed.error, atol=atol, rtol=rtol)
     try:
         import onnxruntime as ort
 
@@ -298,48 +336,81 @@ def ort_parity(export_dir: Path, reference: Reference, atol: float, rtol: float)
         session = ort.InferenceSession(
             str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
-        feed, missing = reference.feed(i.name for i in session.get_inputs())
-        if missing:
-            error = f"model.onnx wants inputs the check lacks: {missing}"
-            return ParityCheck(ok=False, error=error, atol=atol, rtol=rtol)
         names = [o.name for o in session.get_outputs()]
-        arrays = {k: v.numpy() for k, v in feed.items()}
-        actual = dict(zip(names, session.run(names, arrays), strict=True))
+        checks: list[tuple[str, ParityCheck]] = []
+        for ref in references:
+            feed, missing = ref.feed(i.name for i in session.get_inputs())
+            if missing:
+                error = f"model.onnx wants inputs the check lacks: {missing}"
+                return ParityCheck(ok=False, error=error, atol=atol, rtol=rtol)
+            arrays = {k: v.numpy() for k, v in feed.items()}
+            actual = dict(zip(names, session.run(names, arrays), strict=True))
+            checks.append((ref.name, compare(ref, actual, atol, rtol)))
     except Exception as e:
         return ParityCheck(ok=False, error=f"ONNX Runtime: {error_text(e)}", atol=atol, rtol=rtol)
-    return compare(reference, actual, atol, rtol)
+    return merged(checks)
 
 
-def optimum_checks(export_dir: Path, task: str, reference: Reference) -> tuple[LoadCheck, ParityCheck]:
-    """``ORTModelFor<Task>.from_pretrained(dir)``, then its outputs vs PyTorch at atol = rtol = 1e-4."""
+def merged(checks: Sequence[tuple[str, ParityCheck]]) -> ParityCheck:
+    """One check over several input sets: per output its largest max|Δ| (NaN if any is), ok where
+    every set is, the errors of the failing sets (after the first set's, each says its set)."""
+    first = checks[0][1]
+    out = ParityCheck(atol=first.atol, rtol=first.rtol)
+    for _, check in checks:
+        for name, diff in check.max_abs_diff.items():
+            seen = out.max_abs_diff.get(name, diff)
+            out.max_abs_diff[name] = diff if np.isnan(diff) or diff > seen else seen
+    errors = [
+        check.error if i == 0 else f"{name} inputs: {check.error}"
+        for i, (name, check) in enumerate(checks)
+        if check.error
+    ]
+    out.ok = all(check.ok for _, check in checks)
+    out.error = "; ".join(errors) or None
+    return out
+
+
+def optimum_checks(
+    export_dir: Path, task: str, reference: Reference | Sequence[Reference]
+) -> tuple[LoadCheck, ParityCheck]:
+    """``ORTModelFor<Task>.from_pretrained(dir)``, then its outputs vs PyTorch at atol = rtol = 1e-4
+    on each reference's inputs."""
     from ..auto import ort_class_name
     from ..tasks import get_task
     from ..verify import DEFAULT_ATOL
 
     tol = DEFAULT_ATOL
+    references = [reference] if isinstance(reference, Reference) else list(reference)
     try:
         import optimum.onnxruntime as ortm
 
         model = getattr(ortm, ort_class_name(export_dir, get_task(task))).from_pretrained(export_dir)
     except Exception as e:
         return LoadCheck(ok=False, error=error_text(e)), ParityCheck(atol=tol, rtol=tol)
-    if reference.error:
-        return LoadCheck(ok=True), ParityCheck(ok=False, error=reference.error, atol=tol, rtol=tol)
-    try:
-        feed, missing = reference.feed(model.input_names)
-        if missing:
-            raise ValueError(f"the model wants inputs the check lacks: {missing}")
-        outputs = model(**feed)
-    except Exception as e:
-        return LoadCheck(ok=True), ParityCheck(ok=False, error=f"run: {error_text(e)}", atol=tol, rtol=tol)
-    return LoadCheck(ok=True), compare(reference, dict(outputs.items()), tol, tol)
+    failed = next((r for r in references if r.error), None)
+    if failed is not None:
+        return LoadCheck(ok=True), ParityCheck(ok=False, error=failed.error, atol=tol, rtol=tol)
+    checks: list[tuple[str, ParityCheck]] = []
+    for ref in references:
+        try:
+            feed, missing = ref.feed(model.input_names)
+            if missing:
+                raise ValueError(f"the model wants inputs the check lacks: {missing}")
+            outputs = model(**feed)
+        except Exception as e:
+            run = "run" if not checks else f"run on the {ref.name} inputs"
+            return LoadCheck(ok=True), ParityCheck(
+                ok=False, error=f"{run}: {error_text(e)}", atol=tol, rtol=tol
+            )
+        checks.append((ref.name, compare(ref, dict(outputs.items()), tol, tol)))
+    return LoadCheck(ok=True), merged(checks)
 
 
 def run_checks(
     out: Path, source: Path, task: str, exporter: str, atol: float, rtol: float, optimum: bool
 ) -> SuiteResult:
     """Files, ORT parity and (where Optimum imports) Optimum's load and parity, for one export."""
-    reference = pytorch_reference(
+    reference = pytorch_references(
         source,
         task,
         fixed_image_size=declares_fixed_image_size(out),
