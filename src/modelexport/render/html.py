@@ -12,8 +12,8 @@ import json
 from html import escape
 from importlib.resources import files
 
-from .causes import failure_groups
 from .expected import Verdict
+from .failures import failure_groups
 from .htmldata import DEFAULT_COLUMNS, page_data
 from .markdown import (
     AUTO_NOTE,

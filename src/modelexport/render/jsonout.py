@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .causes import failure_groups
+from .failures import failure_groups
 from .results import Results
 
 DOCUMENT_VERSION = 3  # of results.json (the rows of results/*.jsonl have their own)

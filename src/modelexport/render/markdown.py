@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .causes import failure_groups
 from .expected import Verdict
+from .failures import failure_groups
 from .records import record_summary, tag_state
 from .results import Results
 from .schema import BACKENDS, FIRST_DIVERGENCE, TAGS, VERSION_KEYS, Row, Status
