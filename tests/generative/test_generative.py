@@ -446,3 +446,25 @@ def test_absolute_positions_beyond_optimums_list_become_an_input(zoo_dir, tmp_pa
     assert check.ok, check.error  # left-padded prompts at batch 2, PyTorch's tokens
     gemma = transformers.AutoModelForCausalLM.from_pretrained(str(zoo_dir("gemma", task.name)))
     assert not takes_position_ids(gemma)
+
+
+def test_check_prompts_pad_with_eos_where_the_tokenizer_has_no_padding_token(zoo_dir, tmp_path):
+    """transformers 5 loads some tokenizers without a padding token: the check's batch of two
+    prompts is then left-padded with the end-of-sequence token, under the mask."""
+    import shutil
+
+    import transformers
+
+    from modelexport.generative.generate import PROMPTS, prompt_inputs
+    from modelexport.tasks import get_task
+
+    source = tmp_path / "gpt2"
+    shutil.copytree(zoo_dir("gpt2", "text-generation"), source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(source)
+    assert transformers.AutoTokenizer.from_pretrained(source).pad_token is None
+    inputs = prompt_inputs(source, get_task("text-generation"), PROMPTS)
+    mask, ids = inputs["attention_mask"], inputs["input_ids"]
+    assert ids.shape[0] == 2 and not bool(mask[0].all()) and bool(mask[1].all())
+    assert set(ids[0][mask[0] == 0].tolist()) == {tokenizer.eos_token_id}

@@ -36,10 +36,14 @@ class GenerateCheck:
 def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """``prompts`` tokenized as a padded batch: left padding for decoder-only models (as batched
     generation needs), the tokenizer's own side for encoder-decoders. Token ids and their mask only:
-    what the exported files take (Falcon's tokenizer adds token type ids its generate refuses)."""
+    what the exported files take (Falcon's tokenizer adds token type ids its generate refuses). A
+    tokenizer without a padding token pads with its end-of-sequence token, as batched generation
+    does (under the mask, so the tokens generated do not depend on it)."""
     tokenizer = load_tokenizer(source)
     if task.layout == "decoder":
         tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
     encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")
     return {k: encoded[k] for k in ("input_ids", "attention_mask")}
 
