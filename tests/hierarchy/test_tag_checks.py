@@ -334,7 +334,8 @@ def test_identity_nodes_for_shared_weights_are_not_counted_but_moved_computation
 
 def test_shape_arithmetic_is_shape_constant_and_what_reads_only_them():
     """Resize to another tensor's size: Shape, Slice, Concat, Cast compute the size; Resize and the
-    Conv compute on the data. A node reading a graph input is never shape arithmetic."""
+    Conv compute on the data. A node reading a graph input or a float initializer (a weight) is
+    never shape arithmetic."""
     nodes = [
         helper.make_node("Shape", ["other"], ["s"], name="shape"),
         helper.make_node("Slice", ["s", "starts", "ends"], ["hw"], name="slice"),
@@ -345,13 +346,16 @@ def test_shape_arithmetic_is_shape_constant_and_what_reads_only_them():
         helper.make_node("Resize", ["x", "", "", "size"], ["y"], name="resize"),
         helper.make_node("Conv", ["y", "w"], ["z"], name="conv"),
         helper.make_node("Cast", ["x"], ["xc"], name="cast_data", to=1),
+        # DETR's first decoder layer: learned queries (a float initializer) and zeros, all constant
+        helper.make_node("ConstantOfShape", ["size"], ["zeros"], name="zeros"),
+        helper.make_node("Add", ["zeros", "w"], ["queries"], name="queries"),
     ]
     starts, ends = (
         numpy_helper.from_array(torch.tensor([v]).numpy(), n) for v, n in ((2, "starts"), (4, "ends"))
     )
     w = numpy_helper.from_array(torch.zeros(8, 8, 1, 1).numpy(), "w")
     graph = helper.make_graph(nodes, "g", [], [], initializer=[starts, ends, w])
-    assert shape_arithmetic(helper.make_model(graph)) == {"shape", "slice", "main#2", "main#3"}
+    assert shape_arithmetic(helper.make_model(graph)) == {"shape", "slice", "main#2", "main#3", "zeros"}
 
 
 @slow

@@ -180,9 +180,11 @@ class WeightsInFile:
 
 def shape_arithmetic(model: onnx.ModelProto) -> frozenset[str]:
     """Keys (name, or ``main#<index>``) of the main graph's nodes that compute on shapes and
-    constants only: ``Shape``, ``Size``, ``Constant``, and nodes whose every input is an
-    initializer or an output of such a node."""
-    derived = {t.name for t in model.graph.initializer}
+    constants only: ``Shape``, ``Size``, ``Constant``, and nodes whose every input is an integer
+    initializer or an output of such a node. A float initializer is a weight, never shape
+    arithmetic: DETR's first decoder layer attends over learned queries and zeros, all constant,
+    and is counted."""
+    derived = {t.name for t in model.graph.initializer if t.data_type in _INTEGER_TYPES}
     out = set()
     for index, node in enumerate(model.graph.node):
         inputs = [i for i in node.input if i]
@@ -193,6 +195,15 @@ def shape_arithmetic(model: onnx.ModelProto) -> frozenset[str]:
 
 
 _SHAPE_SOURCES = frozenset({"Shape", "Size", "Constant"})
+_INTEGER_TYPES = frozenset(
+    {
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.INT32,
+        onnx.TensorProto.INT16,
+        onnx.TensorProto.INT8,
+        onnx.TensorProto.UINT8,
+    }
+)
 
 
 def check_siblings(
