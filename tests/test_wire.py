@@ -18,6 +18,7 @@ from torch import nn
 from helpers import wrap
 from modelexport.backends import BACKENDS, capture_graph
 from modelexport.common import IOSpec, TensorSpec
+from modelexport.graph import literal_reshapes
 from modelexport.packaging import save_onnx
 from modelexport.wire import ONNX_DTYPES, can_defer, materialize, placeholder, serialize_chunks, tensor_bytes
 
@@ -25,7 +26,8 @@ TEXT_AXES = {0: "batch_size", 1: "sequence_length"}
 
 
 def _torch_export_with_weights(module: nn.Module, inputs: dict[str, torch.Tensor], io_spec: IOSpec) -> bytes:
-    """torch's own TorchScript export, weights included: the reference for the fast path."""
+    """torch's own TorchScript export, weights included, with the one edit the backend makes to
+    every graph (reshapes to computed shapes marked ``allowzero``): the reference for the fast path."""
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -40,7 +42,9 @@ def _torch_export_with_weights(module: nn.Module, inputs: dict[str, torch.Tensor
             opset_version=17,
             do_constant_folding=True,
         )
-    return buffer.getvalue()
+    proto = onnx.load_model_from_string(buffer.getvalue())
+    literal_reshapes(proto)
+    return proto.SerializeToString()
 
 
 def _fast_export(module: nn.Module, inputs: dict[str, torch.Tensor], io_spec: IOSpec, tmp_path) -> bytes:

@@ -239,6 +239,32 @@ def gelu_in_fusable_order(graph: onnx.GraphProto) -> int:
     return changed
 
 
+def literal_reshapes(model: onnx.ModelProto) -> int:
+    """Mark every ``Reshape`` to a computed shape ``allowzero=1``; returns how many (0 before opset 14).
+
+    In PyTorch a 0 in a view's size is a literal 0 (an empty dimension); ONNX's ``Reshape`` reads it
+    as "copy the input's size here" unless ``allowzero`` is set. TorchScript's exporter leaves it
+    unset, so a size computed from the inputs that is 0 at run time only (LongT5's global blocks for
+    inputs shorter than one block) fails or reshapes wrongly. Shapes that are initializers or
+    ``Constant`` outputs are left as the exporter wrote them.
+    """
+    if next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0) < 14:
+        return 0
+    changed = 0
+    graphs = [model.graph, *(sub for ref in walk(model.graph) for _, sub in subgraphs(ref.node))]
+    for graph in graphs:
+        constant = {t.name for t in graph.initializer}
+        constant.update(n.output[0] for n in graph.node if n.op_type == "Constant")
+        for node in graph.node:
+            if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] in constant:
+                continue
+            kept = [a for a in node.attribute if a.name != "allowzero"]
+            del node.attribute[:]
+            node.attribute.extend([*kept, onnx.helper.make_attribute("allowzero", 1)])
+            changed += 1
+    return changed
+
+
 def drop_intermediate_shapes(model: onnx.ModelProto) -> int:
     """Remove ``value_info`` (shapes of intermediate values) from every graph; returns how many.
 

@@ -15,6 +15,7 @@ import onnx
 import torch
 
 from ..common import INLINE_WEIGHT_LIMIT, BackendName, IOSpec
+from ..graph import literal_reshapes
 from ..hierarchy.capture import (
     TorchScriptScopes,
     capture_torchscript_scopes,
@@ -78,7 +79,15 @@ class TorchScriptBackend:
     def capture(
         self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, opset: int, scratch: Path
     ) -> Captured:
-        """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``)."""
+        """Export, keeping the nodes' module scopes for the hierarchy stage (``tag_model``); reshapes
+        to computed shapes read a 0 as PyTorch does (:func:`literal_reshapes`)."""
+        captured = self._capture(module, inputs, io, opset, scratch)
+        literal_reshapes(captured.proto)
+        return captured
+
+    def _capture(
+        self, module: torch.nn.Module, inputs: dict[str, torch.Tensor], io: IOSpec, opset: int, scratch: Path
+    ) -> Captured:
         if weight_bytes(module) > INLINE_WEIGHT_LIMIT:
             # Past protobuf's in-memory limit: the exporter writes external data next to a file.
             path = scratch / "captured.onnx"

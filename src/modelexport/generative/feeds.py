@@ -32,6 +32,14 @@ _SHAPES: dict[Phase, tuple[int, int, int, bool]] = {
     "single": (1, 1, 1, False),
 }
 _SEEDS: dict[Phase, int] = {"export": 0, "verify": 1, "single": 2}
+# An encoder's tokens are traced at 16 (as Optimum traces them), not at the decoders' 5-token prompt:
+# traced at a multiple of a block size, block-local attention skips its padding branch and the graph
+# keeps that length (LongT5's blocks of local radius + 1 = 5). The checks stay at the prompt lengths.
+_ENCODER_TOKENS: dict[Phase, int] = {
+    "export": 16,
+    "verify": _SHAPES["verify"][1],
+    "single": _SHAPES["single"][1],
+}
 _PAST = "past_key_values."
 
 
@@ -141,9 +149,9 @@ def encoder_feeds(
 ) -> Feeds:
     """The encoder file's inputs for ``phase``, by what the encoder takes (``kind``)."""
     config: Any = model.config
-    batch, length, _, padded = _SHAPES[phase]
+    batch, _, _, padded = _SHAPES[phase]
     if kind.main == "input_ids":
-        feeds = {"input_ids": _tokens(batch, length, vocab_size(model), gen)}
+        feeds = {"input_ids": _tokens(batch, _ENCODER_TOKENS[phase], vocab_size(model), gen)}
         length = feeds["input_ids"].shape[1]
     elif kind.main == "input_features" and not kind.encoder_mask:  # Whisper: a fixed size
         frames = 2 * int(config.max_source_positions)
