@@ -173,7 +173,7 @@ def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> n
     if part.role != "decoder" or "attention_mask" not in feeds:
         return None
     mask = feeds["attention_mask"].numpy() != 0
-    if name == "logits":
+    if name in ("logits", "last_hidden_state") and len(shape) == 3:
         return mask[:, -shape[1] :, None]
     if name.startswith("present.") and len(shape) == 4 and shape[2] == mask.shape[1]:
         return mask[:, None, :, None]

@@ -31,6 +31,7 @@ from ..graph import (
 )
 from ..hierarchy.direct_calls import record_direct_calls
 from .base import Captured, capture_graph
+from .exact_zeros import exact_zero_patterns
 from .fixed_axes import fixed_axes_behind
 from .translations import translation_table
 
@@ -60,6 +61,7 @@ class DynamoBackend:
             contextlib.redirect_stderr(_io.StringIO()),
             reuse_torchlib_registry(),
             record_direct_calls(module),  # a layer.forward(x) call is recorded as a module call
+            exact_zero_patterns(),  # an RMSNorm's 1e-8 epsilon is not an addition of zero
         ):
             warnings.simplefilter("ignore")
             try:
