@@ -13,7 +13,7 @@ import transformers
 from modelexport import run_export
 from modelexport.matrix.generative_checks import ort_generation
 from modelexport.patches import patched
-from modelexport.patches.moe import routed_blocks
+from modelexport.patches.moe import dense_experts, interface_experts, routed_blocks
 from modelexport.tasks import get_task
 
 SMALL = {
@@ -122,3 +122,90 @@ def test_zoo_mixture_of_experts_decoders_export_and_generate_pytorchs_tokens(
     assert meta["verification"]["ok"] and any(block in p for p in meta["model_patches"])
     check = ort_generation(out, source, get_task(task), 1e-4, 1e-4)
     assert check.ok, check.error
+
+
+class StackedExperts(torch.nn.Module):
+    """An experts module as transformers 5 writes them (``use_experts_implementation``): stacked 3-D
+    weights, the decorator's flags, and its eager forward, a loop over the experts hit."""
+
+    def __init__(self, *, gate: bool, transposed: bool, bias: bool, interleaved: bool = False) -> None:
+        super().__init__()
+        experts, hidden, inner = 4, 8, 6
+        self.num_experts, self.act_fn = experts, torch.nn.functional.silu
+        self.has_gate, self.has_bias, self.is_transposed, self._is_expert_parallel = (
+            gate,
+            bias,
+            transposed,
+            False,
+        )
+        self.interleaved = interleaved
+        width = 2 * inner if gate else inner
+        name = "gate_up_proj" if gate else "up_proj"
+        shape = (experts, hidden, width) if transposed else (experts, width, hidden)
+        setattr(self, name, torch.nn.Parameter(torch.randn(*shape)))
+        self.down_proj = torch.nn.Parameter(
+            torch.randn(*((experts, inner, hidden) if transposed else (experts, hidden, inner)))
+        )
+        if bias:
+            setattr(self, f"{name}_bias", torch.nn.Parameter(torch.randn(experts, width)))
+            self.down_proj_bias = torch.nn.Parameter(torch.randn(experts, hidden))
+
+    def _apply_gate(self, gate_up: torch.Tensor) -> torch.Tensor:
+        if self.interleaved:  # GPT-OSS's layout
+            return self.act_fn(gate_up[..., ::2]) * (gate_up[..., 1::2] + 1)
+        gate, up = gate_up.chunk(2, dim=-1)
+        return self.act_fn(gate) * up
+
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        out = x @ weight if self.is_transposed else torch.nn.functional.linear(x, weight)
+        return out if bias is None else out + bias
+
+    def forward(
+        self, hidden: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor
+    ) -> torch.Tensor:
+        out = torch.zeros_like(hidden)
+        mask = torch.nn.functional.one_hot(top_k_index, num_classes=self.num_experts + 1).permute(2, 1, 0)
+        for expert in range(self.num_experts):
+            position, token = torch.where(mask[expert])
+            up_name = "gate_up_proj" if self.has_gate else "up_proj"
+            bias = getattr(self, f"{up_name}_bias")[expert] if self.has_bias else None
+            h = self._linear(hidden[token], getattr(self, up_name)[expert], bias)
+            h = self._apply_gate(h) if self.has_gate else self.act_fn(h)
+            h = self._linear(
+                h, self.down_proj[expert], self.down_proj_bias[expert] if self.has_bias else None
+            )
+            out.index_add_(0, token, h * top_k_weights[token, position, None])
+        return out
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {
+            "gate": True,
+            "transposed": False,
+            "bias": False,
+        },  # Mixtral, Qwen-MoE, OLMoE, DeepSeek-V3, GraniteMoE
+        {"gate": True, "transposed": True, "bias": True, "interleaved": True},  # GPT-OSS
+        {"gate": False, "transposed": False, "bias": True},  # an ungated expert
+    ],
+    ids=["concatenated", "interleaved-transposed-bias", "ungated"],
+)
+def test_transformers_5_experts_modules_computed_densely_match_their_loop(layout):
+    torch.manual_seed(0)
+    experts = StackedExperts(**layout).eval()
+    hidden = torch.randn(10, 8)
+    top_k_index = torch.stack([torch.randperm(4)[:2] for _ in range(10)])
+    top_k_index[3, 1] = 4  # past the last expert: an expert-parallel sentinel, picks none
+    top_k_weights = torch.rand(10, 2)
+    with torch.no_grad():
+        expected = experts(hidden, top_k_index, top_k_weights)
+        assert interface_experts(experts) == [experts]
+        applied: list[str] = []
+        with dense_experts(experts, applied):
+            got = experts(hidden, top_k_index, top_k_weights)
+        assert applied == ["StackedExperts.forward: every expert on every token, weighted by the routing"]
+        restored = experts(hidden, top_k_index, top_k_weights)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert "forward" not in vars(experts)  # the class's forward again
+    torch.testing.assert_close(restored, expected)

@@ -68,8 +68,9 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         name="dense-experts",
-        replaces="Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE / GPT-OSS / DeepSeek-V3 sparse blocks' data-dependent loop over the experts hit",
-        versions="4.x",
+        replaces="Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE / GPT-OSS / DeepSeek-V3 sparse blocks' data-dependent loop over the experts hit; "
+        "transformers 5's experts modules (use_experts_implementation: eager loop or grouped_mm's histc)",
+        versions="4.x; 5.x",
         scope={"torchscript": _ALL, "dynamo": _ALL},
         activate=moe.dense_experts,
         applies=moe.applies,

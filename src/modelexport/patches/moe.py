@@ -11,6 +11,12 @@ tokens by ``torch.where``; the first generation step then fails in ONNX Runtime:
 weights each result by the routing weight the original gives it (zero where it routes the token
 elsewhere): the same sum, with no data-dependent shapes. Only blocks whose forward has the
 routing this reproduces (and the sparse gather of tokens per expert) are replaced.
+
+transformers 5 moved every such model's experts into one module with stacked 3-D weights, decorated
+with ``use_experts_implementation`` (its forward takes the tokens, the chosen experts and their
+weights, and dispatches to an eager loop or ``grouped_mm``, whose ``torch.histc`` neither exporter
+translates). Those modules' forward is replaced by the same dense sum (:func:`_interface_dense_forward`);
+their routers are traceable and stay as they are.
 """
 
 from __future__ import annotations
@@ -58,6 +64,24 @@ def routed_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return found
 
 
+# The attributes transformers 5's ``use_experts_implementation`` gives an experts module.
+_INTERFACE_FLAGS = ("has_gate", "has_bias", "is_transposed", "_is_expert_parallel")
+
+
+def interface_experts(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """transformers 5's experts modules (``use_experts_implementation``) with stacked 3-D weights, not
+    split across devices: :func:`_interface_dense_forward` computes what their forward computes."""
+    found = []
+    for module in model.modules():
+        if not all(hasattr(module, flag) for flag in _INTERFACE_FLAGS) or module._is_expert_parallel:
+            continue
+        up = getattr(module, "gate_up_proj" if module.has_gate else "up_proj", None)
+        down = getattr(module, "down_proj", None)
+        if isinstance(up, torch.Tensor) and isinstance(down, torch.Tensor) and up.dim() == down.dim() == 3:
+            found.append(module)
+    return found
+
+
 def stacked_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     """Expert blocks holding every expert's weights in stacked tensors (GPT-OSS's ``GptOssExperts``:
     ``gate_up_proj`` (experts, hidden, 2 x inner) and ``down_proj`` with biases, a clamped GLU), whose
@@ -65,8 +89,8 @@ def stacked_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     found = []
     for module in model.modules():
         weights = [getattr(module, n, None) for n in _STACKED]
-        if not all(isinstance(w, torch.nn.Parameter) for w in weights):
-            continue
+        if not all(isinstance(w, torch.nn.Parameter) for w in weights) or hasattr(module, "has_gate"):
+            continue  # (transformers 5's GPT-OSS experts take the top-k weights: interface_experts)
         source = _source(module)
         if (
             "expert_hit" in source
@@ -97,7 +121,9 @@ def indexed_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def applies(model: torch.nn.Module) -> bool:
-    return bool(routed_blocks(model) or stacked_blocks(model) or indexed_blocks(model))
+    return bool(
+        routed_blocks(model) or stacked_blocks(model) or indexed_blocks(model) or interface_experts(model)
+    )
 
 
 def _renormalises(block: torch.nn.Module) -> bool:
@@ -156,6 +182,33 @@ def _indexed_dense_moe(
     return out.type(hidden_states.dtype)
 
 
+def _interface_dense_forward(
+    self: Any, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor
+) -> torch.Tensor:
+    """Every expert on every token in two batched products (each expert's gate and up projection,
+    gate or activation, down projection, optional bias and post-expert norm), weighted by the weight
+    the router gave it and zero for experts it did not pick (an index past the last expert picks
+    none), summed over the experts."""
+    experts = self.down_proj.shape[0]
+    routing = torch.zeros(
+        hidden_states.shape[0], experts + 1, dtype=hidden_states.dtype, device=hidden_states.device
+    ).scatter(1, top_k_index, top_k_weights.to(hidden_states.dtype))[:, :experts]  # (tokens, experts)
+    up = self.gate_up_proj if self.has_gate else self.up_proj
+    # Stored (experts, out, in), or (experts, in, out) when transposed.
+    out = torch.matmul(hidden_states.unsqueeze(0), up if self.is_transposed else up.transpose(1, 2))
+    if self.has_bias:
+        out = out + (self.gate_up_proj_bias if self.has_gate else self.up_proj_bias).unsqueeze(1)
+    out = self._apply_gate(out) if self.has_gate else self.act_fn(out)  # (experts, tokens, inner)
+    down = self.down_proj
+    out = torch.matmul(out, down if self.is_transposed else down.transpose(1, 2))
+    if self.has_bias:
+        out = out + self.down_proj_bias.unsqueeze(1)
+    if getattr(self, "has_post_expert_norm", False):
+        out = self.post_expert_norm(out)
+    out = out * routing.transpose(0, 1).unsqueeze(-1)  # (experts, tokens, hidden)
+    return out.sum(dim=0).to(hidden_states.dtype)
+
+
 @contextlib.contextmanager
 def dense_experts(model: torch.nn.Module, applied: list[str]) -> Iterator[None]:
     """While active, every routed block of ``model`` runs its experts densely."""
@@ -163,6 +216,7 @@ def dense_experts(model: torch.nn.Module, applied: list[str]) -> Iterator[None]:
         *((b, "forward", _dense_forward) for b in routed_blocks(model)),
         *((b, "forward", _stacked_dense_forward) for b in stacked_blocks(model)),
         *((b, "moe", _indexed_dense_moe) for b in indexed_blocks(model)),
+        *((b, "forward", _interface_dense_forward) for b in interface_experts(model)),
     ]
     priors = [vars(block).get(name, _NO_FORWARD) for block, name, _ in replaced]
     for block, name, dense in replaced:
