@@ -139,9 +139,15 @@ class Seq2SeqDecoderStep(_CacheStep):
             extra["attention_mask"] = named["encoder_attention_mask"]
         if "attention_mask" in named:  # Pix2Struct's decoder mask
             extra["decoder_attention_mask"] = named["attention_mask"]
+        encoder_outputs = BaseModelOutput(last_hidden_state=named["encoder_hidden_states"])  # type: ignore[arg-type]
+        # Moonshine's decoder (transformers 5) reads the encoder's mask, one value per frame, off the
+        # encoder's outputs; transformers 4 takes the waveform's mask and samples it itself.
+        encoder_outputs.attention_mask = _frames_mask(
+            self.model, named.get("encoder_attention_mask"), named["encoder_hidden_states"]
+        )
         out = self.model(
             decoder_input_ids=named["input_ids"],
-            encoder_outputs=BaseModelOutput(last_hidden_state=named["encoder_hidden_states"]),  # type: ignore[arg-type]
+            encoder_outputs=encoder_outputs,
             past_key_values=cache.encoder_decoder_cache(self.model, past) if past else None,
             use_cache=self.use_cache,
             return_dict=True,
@@ -154,6 +160,20 @@ class Seq2SeqDecoderStep(_CacheStep):
         if self.with_past_inputs:
             presents = tuple(t for i, t in enumerate(presents) if i % 4 < 2)
         return (first, *presents)
+
+
+# Moonshine's encoder keeps every 384th sample of the waveform's mask (its three convolutions' strides).
+_MOONSHINE_STRIDE = 64 * 3 * 2
+
+
+def _frames_mask(
+    model: torch.nn.Module, mask: torch.Tensor | None, frames: torch.Tensor
+) -> torch.Tensor | None:
+    """The encoder's attention mask at its output frames, as its outputs carry it (Moonshine's, the
+    only encoder-decoder whose decoder reads it there), else None."""
+    if mask is None or getattr(getattr(model, "config", None), "model_type", None) != "moonshine":
+        return None
+    return mask[..., ::_MOONSHINE_STRIDE][..., : frames.shape[1]].int()
 
 
 def traced(cls: type[TracedModule], model: torch.nn.Module, io: IOSpec, **kwargs: Any) -> TracedModule:
