@@ -468,3 +468,29 @@ def test_check_prompts_pad_with_eos_where_the_tokenizer_has_no_padding_token(zoo
     mask, ids = inputs["attention_mask"], inputs["input_ids"]
     assert ids.shape[0] == 2 and not bool(mask[0].all()) and bool(mask[1].all())
     assert set(ids[0][mask[0] == 0].tolist()) == {tokenizer.eos_token_id}
+
+
+def test_check_prompts_pad_with_the_configs_id_where_the_tokenizer_has_no_special_tokens(zoo_dir, tmp_path):
+    """transformers 5 loads some zoo tokenizers with no special tokens at all (no padding, no
+    end-of-sequence): the prompts are then padded with the config's padding id, under the mask."""
+    import shutil
+
+    import transformers
+
+    from modelexport.generative.generate import PROMPTS, prompt_inputs
+    from modelexport.tasks import get_task
+
+    source = tmp_path / "gpt2"
+    shutil.copytree(zoo_dir("gpt2", "text-generation"), source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    tokenizer.pad_token = tokenizer.eos_token = tokenizer.bos_token = tokenizer.unk_token = None
+    tokenizer.save_pretrained(source)
+    reloaded = transformers.AutoTokenizer.from_pretrained(source)
+    assert reloaded.pad_token is None and reloaded.eos_token is None
+    config = transformers.AutoConfig.from_pretrained(source)
+    pad = config.pad_token_id if config.pad_token_id is not None else config.eos_token_id
+    inputs = prompt_inputs(source, get_task("text-generation"), PROMPTS)
+    mask = inputs["attention_mask"]
+    assert mask.shape[0] == len(PROMPTS) and (mask == 0).any()  # a padded batch
+    assert (inputs["input_ids"][mask == 0] == pad).all()
+    assert (mask[:, -1] == 1).all()  # left padding

@@ -44,8 +44,24 @@ def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dic
         tokenizer.padding_side = "left"
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token is None:  # no special tokens at all (transformers 5's generic tokenizer)
+        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(_config_pad_id(source))
     encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")
     return {k: encoded[k] for k in ("input_ids", "attention_mask")}
+
+
+def _config_pad_id(source: Path) -> int:
+    """The model config's padding id, else its end-of-sequence id, else 0: the token padded
+    positions hold (under the mask, so any id gives the same generated tokens)."""
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(source)
+    for name in ("pad_token_id", "eos_token_id"):
+        value = getattr(config, name, None)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, int):
+            return value
+    return 0
 
 
 def _waveforms(count: int) -> list[Any]:
