@@ -64,6 +64,11 @@ def walk(graph: onnx.GraphProto | onnx.FunctionProto) -> list[NodeRef]:
     return out
 
 
+def every_graph(model: onnx.ModelProto) -> list[onnx.GraphProto]:
+    """The main graph and every subgraph of its control-flow nodes, at any depth."""
+    return [model.graph, *(sub for ref in walk(model.graph) for _, sub in subgraphs(ref.node))]
+
+
 def node_keys(refs: list[NodeRef]) -> list[str]:
     """A unique key per node: its name, or ``<graph>#<index>`` when the name is empty or repeated."""
     counts: dict[str, int] = defaultdict(int)
@@ -251,8 +256,7 @@ def literal_reshapes(model: onnx.ModelProto) -> int:
     if next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0) < 14:
         return 0
     changed = 0
-    graphs = [model.graph, *(sub for ref in walk(model.graph) for _, sub in subgraphs(ref.node))]
-    for graph in graphs:
+    for graph in every_graph(model):
         constant = {t.name for t in graph.initializer}
         constant.update(n.output[0] for n in graph.node if n.op_type == "Constant")
         for node in graph.node:
@@ -275,8 +279,7 @@ def drop_intermediate_shapes(model: onnx.ModelProto) -> int:
     shapes (attention's output) and the two ops stay.
     """
     removed = 0
-    graphs = [model.graph, *(sub for ref in walk(model.graph) for _, sub in subgraphs(ref.node))]
-    for graph in graphs:
+    for graph in every_graph(model):
         removed += len(graph.value_info)
         del graph.value_info[:]
     return removed

@@ -138,7 +138,7 @@ def _image_size(config: Any, image_processor: Any | None) -> tuple[int, int]:
     return int(image_size), int(image_size)
 
 
-def _token_id(sources: tuple[Any, ...], *names: str) -> int | None:
+def token_id(sources: tuple[Any, ...], *names: str) -> int | None:
     """The first integer id any of ``sources`` (tokenizer, text config, config) has under ``names``."""
     for name in names:
         for source in sources:
@@ -179,9 +179,9 @@ def _text_tensors(
     text_config = _sub(config, "text_config")
     vocab = vocab_of(text_config)
     sources = (tokenizer, text_config, config)
-    start = _token_id(sources, "cls_token_id", "bos_token_id")
-    end = _token_id(sources, "sep_token_id", "eos_token_id")
-    pad = _token_id(sources, "pad_token_id")
+    start = token_id(sources, "cls_token_id", "bos_token_id")
+    end = token_id(sources, "sep_token_id", "eos_token_id")
+    pad = token_id(sources, "pad_token_id")
     ids = _ordinary_ids(shape, vocab, {start, end, pad}, gen)
     length = shape[-1]
     lengths = torch.full(shape[:-1], length, dtype=torch.long)
@@ -208,9 +208,9 @@ def _decoder_ids(batch: int, length: int, config: Any, gen: torch.Generator) -> 
     """Decoder tokens as generation starts them: the decoder start token, then ordinary tokens."""
     vocab = vocab_of(config)
     sources = (config,)
-    special = {_token_id(sources, "eos_token_id"), _token_id(sources, "pad_token_id")}
+    special = {token_id(sources, "eos_token_id"), token_id(sources, "pad_token_id")}
     ids = _ordinary_ids((batch, length), vocab, special, gen)
-    start = _token_id(sources, "decoder_start_token_id", "pad_token_id")
+    start = token_id(sources, "decoder_start_token_id", "pad_token_id")
     if start is not None and start < vocab:
         ids[:, 0] = start
     return ids

@@ -181,11 +181,8 @@ class StackedExperts(torch.nn.Module):
 @pytest.mark.parametrize(
     "layout",
     [
-        {
-            "gate": True,
-            "transposed": False,
-            "bias": False,
-        },  # Mixtral, Qwen-MoE, OLMoE, DeepSeek-V3, GraniteMoE
+        # Mixtral, Qwen-MoE, OLMoE, DeepSeek-V3, GraniteMoE
+        {"gate": True, "transposed": False, "bias": False},
         {"gate": True, "transposed": True, "bias": True, "interleaved": True},  # GPT-OSS
         {"gate": False, "transposed": False, "bias": True},  # an ungated expert
     ],

@@ -55,13 +55,10 @@ def _config_pad_id(source: Path) -> int:
     positions hold (under the mask, so any id gives the same generated tokens)."""
     import transformers
 
-    config = transformers.AutoConfig.from_pretrained(source)
-    for name in ("pad_token_id", "eos_token_id"):
-        value = getattr(config, name, None)
-        value = value[0] if isinstance(value, list) and value else value
-        if isinstance(value, int):
-            return value
-    return 0
+    from ..inputs import token_id
+
+    found = token_id((transformers.AutoConfig.from_pretrained(source),), "pad_token_id", "eos_token_id")
+    return 0 if found is None else found
 
 
 def _waveforms(count: int) -> list[Any]:
