@@ -15,6 +15,7 @@ from modelexport import export_with_config
 from modelexport.backends import capture_graph
 from modelexport.backends.torchscript import TorchScriptBackend
 from modelexport.common import IOSpec, TensorSpec
+from modelexport.errors import VerifyError
 from modelexport.graph import literal_reshapes
 
 
@@ -98,3 +99,51 @@ def test_longt5_exports_and_runs_on_inputs_shorter_than_a_global_block(zoo_dir, 
         with torch.no_grad():
             expected = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=f"length {length}")
+
+
+def _longt5_radius_3(zoo_dir, tmp_path) -> tuple[transformers.PreTrainedModel, object]:
+    """A LongT5 outside the zoo: local radius 3 (blocks of 4, which divide 16) and global blocks of 8."""
+    import shutil
+
+    src = zoo_dir("longt5", "text2text-generation")
+    config = transformers.AutoConfig.from_pretrained(src)
+    config.local_radius, config.global_block_size = 3, 8
+    torch.manual_seed(0)
+    model = transformers.LongT5ForConditionalGeneration(config).eval()
+    checkpoint = tmp_path / "longt5-r3"
+    model.save_pretrained(checkpoint)
+    for f in src.iterdir():
+        if f.is_file() and not f.name.startswith(("config", "generation_config", "model")):
+            shutil.copy(f, checkpoint / f.name)
+    return model, checkpoint
+
+
+@pytest.mark.slow
+def test_longt5_with_a_block_length_dividing_16_exports_and_verifies(zoo_dir, tmp_path):
+    """Traced at a multiple of the block length, the encoder skips the padding branch and bakes that
+    length (verification at 9 tokens failed when encoders were traced at 16). They are traced at 17
+    tokens, a length no block length divides."""
+    model, checkpoint = _longt5_radius_3(zoo_dir, tmp_path)
+    out = export_with_config(
+        str(checkpoint), tmp_path / "out", task="text2text-generation-with-past", exporter="torchscript"
+    )
+    session = ort.InferenceSession(str(out / "encoder_model.onnx"), providers=["CPUExecutionProvider"])
+    for length in (4, 8, 13):
+        ids = torch.arange(2, 2 + 2 * length).reshape(2, length)
+        mask = torch.ones_like(ids)
+        (got,) = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        with torch.no_grad():
+            expected = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=f"length {length}")
+
+
+@pytest.mark.slow
+def test_longt5_dynamo_graph_that_keeps_a_length_fails_verification(zoo_dir, tmp_path):
+    """torch.export keeps a block count of the traced length in this model's graph (ONNX Runtime
+    cannot broadcast 13 by 14 at 9 tokens): the export fails verification instead of landing."""
+    _, checkpoint = _longt5_radius_3(zoo_dir, tmp_path)
+    with pytest.raises(VerifyError, match="cannot run the graph on inputs of other shapes"):
+        export_with_config(
+            str(checkpoint), tmp_path / "out", task="text2text-generation-with-past", exporter="dynamo"
+        )
+    assert not (tmp_path / "out").exists()

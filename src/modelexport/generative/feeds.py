@@ -32,11 +32,12 @@ _SHAPES: dict[Phase, tuple[int, int, int, bool]] = {
     "single": (1, 1, 1, False),
 }
 _SEEDS: dict[Phase, int] = {"export": 0, "verify": 1, "single": 2}
-# An encoder's tokens are traced at 16 (as Optimum traces them), not at the decoders' 5-token prompt:
-# traced at a multiple of a block size, block-local attention skips its padding branch and the graph
-# keeps that length (LongT5's blocks of local radius + 1 = 5). The checks stay at the prompt lengths.
+# An encoder's tokens are traced at 17, not at the decoders' 5-token prompt: traced at a multiple of a
+# block length, block-local attention skips its padding branch and the graph keeps that length
+# (LongT5's blocks are local radius + 1: 5 in the zoo, 4 at radius 3, 128 in real checkpoints). 17 is
+# prime, so no block length above 1 divides it. The checks stay at the prompt lengths.
 _ENCODER_TOKENS: dict[Phase, int] = {
-    "export": 16,
+    "export": 17,
     "verify": _SHAPES["verify"][1],
     "single": _SHAPES["single"][1],
 }
