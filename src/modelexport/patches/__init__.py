@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from ..common import BackendName
-from . import cache_layer, conv_lengths, eos_pooling, masks, moe, packed, repeat, unfold
+from . import cache_layer, conv_lengths, eos_pooling, int_scale, masks, moe, packed, repeat, unfold
 from .base import Patch, record
 
 _ALL = frozenset({"single", "decoder", "seq2seq"})
@@ -65,6 +65,14 @@ PATCHES: tuple[Patch, ...] = (
         scope={"torchscript": _ALL, "dynamo": _ALL},
         activate=conv_lengths.traceable_lengths,
         applies=conv_lengths.applies,
+    ),
+    Patch(
+        name="imagegpt-truncated-scale",
+        replaces="ImageGPTAttention's torch_float(head size ** 0.5): int() in PyTorch, the exact root when traced",
+        versions="4.48-4.57",
+        scope={"torchscript": _ALL},
+        activate=int_scale.truncated_scale,
+        applies=int_scale.applies,
     ),
     Patch(
         name="dense-experts",
