@@ -494,3 +494,26 @@ def test_check_prompts_pad_with_the_configs_id_where_the_tokenizer_has_no_specia
     assert mask.shape[0] == len(PROMPTS) and (mask == 0).any()  # a padded batch
     assert (inputs["input_ids"][mask == 0] == pad).all()
     assert (mask[:, -1] == 1).all()  # left padding
+
+
+def test_check_prompts_pad_with_id_0_where_the_configs_ids_are_outside_the_vocabulary(zoo_dir, tmp_path):
+    """GPT-BigCode's default end-of-sequence id (50256) lies outside the zoo's 406-token vocabulary:
+    with no special tokens in the tokenizer either, the prompts are padded with id 0."""
+    import shutil
+
+    import transformers
+
+    from modelexport.generative.generate import PROMPTS, prompt_inputs
+    from modelexport.tasks import get_task
+
+    source = tmp_path / "gpt2"
+    shutil.copytree(zoo_dir("gpt2", "text-generation"), source)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    tokenizer.pad_token = tokenizer.eos_token = tokenizer.bos_token = tokenizer.unk_token = None
+    tokenizer.save_pretrained(source)
+    config = transformers.AutoConfig.from_pretrained(source)
+    config.pad_token_id, config.eos_token_id = None, len(tokenizer) + 50_000
+    config.save_pretrained(source)
+    inputs = prompt_inputs(source, get_task("text-generation"), PROMPTS)
+    mask = inputs["attention_mask"]
+    assert (mask == 0).any() and (inputs["input_ids"][mask == 0] == 0).all()

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import first_line
 from ..heads import load_head
+from ..inputs import token_id
 from ..loading import load_tokenizer
 from ..tasks import TaskSpec, task_for
 
@@ -45,20 +46,24 @@ def prompt_inputs(source: Path, task: TaskSpec, prompts: tuple[str, ...]) -> dic
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token is None:  # no special tokens at all (transformers 5's generic tokenizer)
-        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(_config_pad_id(source))
+        tokenizer.pad_token = _config_pad_token(tokenizer, source)
     encoded = tokenizer(list(prompts), padding=True, return_tensors="pt")
     return {k: encoded[k] for k in ("input_ids", "attention_mask")}
 
 
-def _config_pad_id(source: Path) -> int:
-    """The model config's padding id, else its end-of-sequence id, else 0: the token padded
-    positions hold (under the mask, so any id gives the same generated tokens)."""
+def _config_pad_token(tokenizer: Any, source: Path) -> str:
+    """The token of the model config's padding id, else of its end-of-sequence id, else of id 0,
+    whichever the tokenizer has (a config's id can lie outside a tiny vocabulary: GPT-BigCode's
+    default 50256). Padded positions hold it under the mask, so any id gives the same tokens."""
     import transformers
 
-    from ..inputs import token_id
-
-    found = token_id((transformers.AutoConfig.from_pretrained(source),), "pad_token_id", "eos_token_id")
-    return 0 if found is None else found
+    config = transformers.AutoConfig.from_pretrained(source)
+    for key in ("pad_token_id", "eos_token_id"):
+        found = token_id((config,), key)
+        token = None if found is None else tokenizer.convert_ids_to_tokens(found)
+        if token is not None:
+            return token
+    return tokenizer.convert_ids_to_tokens(0)
 
 
 def _waveforms(count: int) -> list[Any]:
