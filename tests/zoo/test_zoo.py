@@ -464,3 +464,36 @@ def test_cache_key_tracks_the_libraries(monkeypatch: pytest.MonkeyPatch) -> None
 def test_config_json_records_the_spec(zoo_dir: Any) -> None:
     saved = json.loads((zoo_dir("vit", "masked-im") / "config.json").read_text())
     assert saved["encoder_stride"] == 8 and saved["architectures"] == ["ViTForMaskedImageModeling"]
+
+
+def test_batchnorm_weights_left_at_one_are_drawn_and_drawn_ones_are_kept():
+    """transformers 4.48 leaves MobileViT's BatchNorm weights at 1 (newer versions draw them with the
+    initializer range): the zoo draws them there, so its model is alike on every version."""
+    import torch
+
+    from modelexport.zoo.build import _draw_batchnorm_weights
+
+    class Config:
+        initializer_range = 0.4
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.BatchNorm2d(8))
+    with torch.no_grad():
+        model[2].weight.normal_(0.0, 0.4)
+    kept = model[2].weight.clone()
+    torch.manual_seed(0)
+    _draw_batchnorm_weights(model, Config())
+    assert not (model[1].weight == 1).any() and 0.2 < float(model[1].weight.std()) < 0.8
+    assert torch.equal(model[2].weight, kept)
+
+
+def test_the_zoo_mobilevit_keeps_its_activations_small(zoo_dir):
+    """With convolutions at 0.4 and BatchNorm at 1 (4.48's init), the zoo MobileViT's features reached
+    1e5 and float32 rounding alone exceeded the matrix's 1e-4 tolerance."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModel.from_pretrained(zoo_dir("mobilevit", "feature-extraction")).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model(pixel_values=torch.randn(2, 3, 64, 64)).last_hidden_state
+    assert 0.01 < float(out.abs().max()) < 100

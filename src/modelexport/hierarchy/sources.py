@@ -11,6 +11,7 @@ Both resolve to canonical module paths of the Hugging Face model (see :mod:`.mod
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -23,6 +24,12 @@ from .modules import CONTAINERS, ROOT, ModuleIndex, module_paths, qualified_clas
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
+# A hop from a module through its (decorated) bound forward back to the module itself, which
+# torch.export's strict mode (dynamo) writes into names: ``model.forward.__closure__[1]
+# .cell_contents.__self__.layers`` is ``model.layers`` (transformers 4.48's decorated forwards).
+_SELF_HOP = re.compile(
+    r"\.(?:forward|__call__)(?:\.(?:__wrapped__|__func__|cell_contents|__closure__\[\d+\]))*\.__self__"
+)
 
 
 class TracedTree:
@@ -207,7 +214,7 @@ def _resolve_levels(names: list[str], classes: list[str], tree: TracedTree) -> t
     current: str | None = None
     resolved: str | None = None
     for i, raw in enumerate(names):
-        name = raw.split("@", 1)[0]
+        name = _SELF_HOP.sub("", raw.split("@", 1)[0])
         expected = classes[i].rsplit(".", 1)[-1] if i < len(classes) else None
         found = next(
             (c for c in _candidates(name, current, tree) if _level_matches(c, expected, i, tree)), None

@@ -207,6 +207,7 @@ SPECS = (
         notes="64 px keeps every transformer stage's grid divisible by the 2x2 patch. Optimum exports its "
         "segmentation head (DeepLabV3) as image-segmentation. Weights at 0.4: at 0.02 outputs were exactly 0 "
         "(dead ReLUs).",
+        batchnorm_init=True,
     ),
     ArchSpec(
         "segformer",

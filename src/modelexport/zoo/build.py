@@ -130,12 +130,26 @@ def _seeded_model(spec: ArchSpec, task: str, config: PretrainedConfig, written: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = model_cls(config).eval()
+        if spec.batchnorm_init:
+            _draw_batchnorm_weights(model, config)
     if written.generation and getattr(model, "generation_config", None) is not None:
         for key, value in written.generation.items():  # update() would drop the keys it does not know
             setattr(model.generation_config, key, value)
         # Else from_pretrained rebuilds the generation config from config.json and drops these settings.
         model.generation_config._from_model_config = False
     return model
+
+
+def _draw_batchnorm_weights(model: PreTrainedModel, config: PretrainedConfig) -> None:
+    """BatchNorm weights left at 1 by the installed transformers drawn as newer versions draw them
+    (normal, the config's initializer_range; biases 0), so the tiny model is alike on every version."""
+    std = float(getattr(config, "initializer_range", 0.02))
+    for module in model.modules():
+        norm = isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.weight is not None
+        if norm and bool((module.weight == 1).all()):
+            with torch.no_grad():
+                module.weight.normal_(0.0, std)
+                module.bias.zero_()
 
 
 def build(name: str, out_dir: Path, task: str | None = None) -> Path:
