@@ -183,7 +183,13 @@ _TS_ANY_LAYOUT = {
         (
             "dynamo",
             "seq2seq",
-            {"traceable-masks", "assigning-first-cache-update", "moonshine-conv-lengths", "dense-experts"},
+            {
+                "traceable-masks",
+                "assigning-first-cache-update",
+                "symbolic-cache-len",
+                "moonshine-conv-lengths",
+                "dense-experts",
+            },
         ),
     ],
 )
@@ -408,3 +414,34 @@ def test_imagegpt_exported_with_torchscript_scales_attention_as_pytorch_does(zoo
     with torch.no_grad():
         expected = model(**feeds).last_hidden_state.numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_symbolic_cache_len_keeps_the_batch_dynamic_under_torch_export():
+    """transformers <= 4.55's DynamicCache tests ``len(self.key_cache[i]) == 0``; ``len()`` returns an
+    int, so torch.export's non-strict mode bakes the batch size (and the exporter falls back to strict
+    mode, losing the module names). Code running with ``transformers.cache_utils``' globals, as that
+    check does, keeps the batch symbolic under the patch, and gives ``len``'s value either way."""
+    import types
+
+    from transformers import cache_utils
+
+    from modelexport.patches.cache_len import NOTE, shape_len
+
+    source = compile("def rows(x):\n    return x.new_zeros(len(x), 1) + (len(x) == 0)", "cache_utils", "exec")
+    namespace = vars(cache_utils)
+    rows = types.FunctionType(source.co_consts[0], namespace)
+
+    class Rows(torch.nn.Module):
+        def forward(self, x):
+            return rows(x) + x.sum(-1, keepdim=True)
+
+    x = torch.ones(2, 3)
+    batch = {"x": {0: torch.export.Dim("batch", min=1)}}
+    with pytest.raises(Exception, match="batch"):
+        torch.export.export(Rows(), (x,), dynamic_shapes=batch, strict=False)
+    applied: list[str] = []
+    with shape_len(None, applied):
+        program = torch.export.export(Rows(), (x,), dynamic_shapes=batch, strict=False)
+        assert rows(torch.ones(4, 3)).shape == (4, 1)
+    assert applied == [NOTE] and "len" not in vars(cache_utils)
+    assert program.module()(torch.ones(5, 3)).shape == (5, 1)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from ..common import BackendName
-from . import cache_layer, conv_lengths, eos_pooling, int_scale, masks, moe, packed, repeat, unfold
+from . import cache_layer, cache_len, conv_lengths, eos_pooling, int_scale, masks, moe, packed, repeat, unfold
 from .base import Patch, record
 
 _ALL = frozenset({"single", "decoder", "seq2seq"})
@@ -36,6 +36,14 @@ PATCHES: tuple[Patch, ...] = (
         versions=">= 4.56",
         scope={"torchscript": _GENERATIVE, "dynamo": _GENERATIVE},
         activate=lambda model, applied: cache_layer.assigning_first_update(applied),
+    ),
+    Patch(
+        name="symbolic-cache-len",
+        replaces="transformers.cache_utils' len(tensor) emptiness checks in DynamicCache (an int: the batch baked)",
+        versions="< 4.56",
+        scope={"dynamo": _GENERATIVE},
+        activate=cache_len.shape_len,
+        applies=cache_len.applies,
     ),
     Patch(
         name="packed-sequences-by-slicing",
