@@ -145,11 +145,14 @@ def _draw_batchnorm_weights(model: PreTrainedModel, config: PretrainedConfig) ->
     (normal, the config's initializer_range; biases 0), so the tiny model is alike on every version."""
     std = float(getattr(config, "initializer_range", 0.02))
     for module in model.modules():
-        norm = isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.weight is not None
-        if norm and bool((module.weight == 1).all()):
+        if not isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            continue
+        weight, bias = module.weight, module.bias
+        if isinstance(weight, torch.Tensor) and bool(torch.all(weight == 1)):
             with torch.no_grad():
-                module.weight.normal_(0.0, std)
-                module.bias.zero_()
+                weight.normal_(0.0, std)
+                if isinstance(bias, torch.Tensor):
+                    bias.zero_()
 
 
 def build(name: str, out_dir: Path, task: str | None = None) -> Path:
