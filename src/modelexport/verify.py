@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .common import WRAPPER_ATTRIBUTE
 from .errors import VerifyError, first_line
 from .parts import Feeds, Part, Plan
 
@@ -169,15 +170,47 @@ def references(plan: Plan) -> References:
 
 
 def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> np.ndarray | None:
-    """Where a decoder-only output is defined: not at a padded position of the prompt."""
-    if part.role != "decoder" or "attention_mask" not in feeds:
+    """Where an output is defined: a decoder-only part's not at a padded position of the prompt; a
+    sliding-window model's not at a padded position no real token is within the window of."""
+    if "attention_mask" not in feeds:
         return None
     mask = feeds["attention_mask"].numpy() != 0
+    if part.role != "decoder":
+        config = getattr(getattr(part.module, WRAPPER_ATTRIBUTE, None), "config", None)
+        defined = window_defined(config, mask)
+        sequence = len(shape) >= 2 and tuple(shape[:2]) == mask.shape
+        return (
+            None if defined is None or not sequence else defined.reshape(*mask.shape, *[1] * (len(shape) - 2))
+        )
     if name in ("logits", "last_hidden_state") and len(shape) == 3:
         return mask[:, -shape[1] :, None]
     if name.startswith("present.") and len(shape) == 4 and shape[2] == mask.shape[1]:
         return mask[:, None, :, None]
     return None
+
+
+def sliding_window(config: Any) -> int | None:
+    """The causal attention window of a decoder-only config (Mistral, Mixtral, Qwen2 when it uses
+    one, Gemma 2/3's local layers), else None."""
+    window = getattr(config, "sliding_window", None)
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "use_sliding_window", True) is False:
+        return None
+    return window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
+
+
+def window_defined(config: Any, mask: np.ndarray) -> np.ndarray | None:
+    """``(batch, sequence)``: where a sliding-window model's outputs are defined, given its attention
+    ``mask``. A padded position attends to the last ``window`` positions only; once they are all
+    padding, its attention has no key, and what it outputs is each implementation's own (PyTorch's
+    and ONNX Runtime's differ). None for models without a window (every position is defined)."""
+    window = sliding_window(config)
+    if window is None or mask.ndim != 2:
+        return None
+    real = mask != 0
+    seen = np.cumsum(real, axis=1)
+    before = np.zeros_like(seen)
+    before[:, window:] = seen[:, :-window]
+    return real | (seen - before > 0)
 
 
 def defined_outputs(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outputs, Outputs]:

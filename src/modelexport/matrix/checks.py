@@ -94,6 +94,9 @@ class Reference:
     error: str | None = None
     derived: dict[str, Any] = field(default_factory=dict)
     name: str = "batch"  # the input set, as export_metadata.json's checks name it
+    # (batch, sequence) positions whose outputs the model defines, where not all are (a sliding
+    # window past the padding: :func:`modelexport.verify.window_defined`); compared there only.
+    defined: np.ndarray | None = None
 
     def feed(self, names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
         """Inputs for ``names`` (derived ones included) and the names it cannot provide."""
@@ -201,6 +204,7 @@ def _reference(loaded: Any, io: Any, name: str, takes: Collection[str] | None) -
     import torch
 
     from ..inputs import CHECKS, make_inputs
+    from ..verify import window_defined
     from ..wrappers import call_model
 
     try:
@@ -213,6 +217,8 @@ def _reference(loaded: Any, io: Any, name: str, takes: Collection[str] | None) -
     outputs = {k: v.detach().numpy() for k, v in result.items() if isinstance(v, torch.Tensor)}
     # The io spec's outputs, not the task's: some models keep more (CLIP keeps Optimum's four).
     reference = Reference(inputs, outputs, tuple(io.output_names), name=name)
+    if "attention_mask" in inputs:
+        reference.defined = window_defined(loaded.config, inputs["attention_mask"].numpy())
     if takes is None or "decoder_input_ids" in takes:
         decoder_tokens = _own_decoder_tokens(loaded.model, inputs, result)
         if decoder_tokens is not None:
@@ -306,7 +312,12 @@ def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: 
             problems.append(f"output '{name}' missing")
             continue
         got = np.asarray(actual[name].detach() if hasattr(actual[name], "detach") else actual[name])
-        result = compare_arrays(name, reference.outputs[name], got, atol=atol, rtol=rtol)
+        expected = reference.outputs[name]
+        keep = reference.defined
+        if keep is not None and got.shape == expected.shape and expected.shape[:2] == keep.shape:
+            keep = keep.reshape(*keep.shape, *[1] * (expected.ndim - 2))
+            expected, got = np.where(keep, expected, 0), np.where(keep, got, 0)
+        result = compare_arrays(name, expected, got, atol=atol, rtol=rtol)
         if result.reference_shape != result.onnx_shape:
             problems.append(f"'{name}' shape {list(result.onnx_shape)} != {list(result.reference_shape)}")
             continue
