@@ -60,3 +60,19 @@ def test_verification_of_a_single_file_export_skips_the_same_positions():
     kept_ref, kept_got = defined_outputs(part, ref, got, feeds)
     assert kept_got["last_hidden_state"][:, :, 0].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert kept_ref["last_hidden_state"].sum() == 0 and (kept_got["pooler_output"] == 1).all()
+
+
+def test_diff_leaves_out_the_same_positions_also_where_tokens_are_flattened():
+    """A mixture-of-experts block routes the batch's tokens flattened (batch × tokens, hidden): the
+    positions are left out there too, not only on (batch, tokens, ...) values."""
+    from modelexport.diagnose.compare import Positions, error
+
+    mask = np.array([[1, 1, 1, 1], [1, 0, 0, 0]])
+    positions = Positions(window_defined(SimpleNamespace(sliding_window=2), mask), 4)
+    ref = np.zeros((2, 4, 3), np.float32)
+    got = ref.copy()
+    got[1, 2:] = 0.4  # no real token within the window
+    assert error(ref, got, 1e-4, 1e-4, positions).ok
+    assert error(ref.reshape(8, 3), got.reshape(8, 3), 1e-4, 1e-4, positions).ok
+    got[1, 1] = 0.4  # position 1 still sees token 0
+    assert not error(ref.reshape(8, 3), got.reshape(8, 3), 1e-4, 1e-4, positions).ok

@@ -5,7 +5,8 @@ is finite).
 A decoder-only file's prompt is left-padded: a padded position may attend to nothing, and what it
 holds is implementation-defined (transformers' eager and sdpa attention disagree there too), so, as
 the exporter's verification does, positions the attention mask marks as padding are left out of a
-decoder's comparisons. A value's token axis is its first axis after the batch whose size is the
+decoder's comparisons; so are a sliding-window model's padded positions whose window holds no
+real token (:func:`modelexport.verify.window_defined`). A value's token axis is its first axis after the batch whose size is the
 number of new tokens (or the whole masked length).
 """
 
@@ -47,8 +48,12 @@ class Positions:
     new_tokens: int
 
     def keep(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """A mask broadcastable to ``shape``, or None when no axis is a token axis."""
+        """A mask broadcastable to ``shape``, or None when no axis is a token axis. A first axis of
+        batch × tokens is the tokens flattened (a mixture-of-experts block routes them so)."""
         batch, total = self.mask.shape
+        for length, columns in ((self.new_tokens, self.mask[:, -self.new_tokens :]), (total, self.mask)):
+            if len(shape) >= 1 and batch > 1 and shape[0] == batch * length:
+                return columns.reshape(batch * length, *[1] * (len(shape) - 1)) != 0
         if len(shape) < 2 or shape[0] != batch:
             return None
         for axis in range(1, len(shape)):

@@ -17,9 +17,11 @@ import numpy as np
 import onnx
 import torch
 
+from ..common import WRAPPER_ATTRIBUTE
 from ..errors import UserInputError, first_line
 from ..hierarchy.modules import within
 from ..parts import Feeds, Part
+from ..verify import window_defined
 from ..wrappers import TracedModule
 from . import runtime
 from .boundaries import Boundaries, ancestors, find_boundaries
@@ -75,9 +77,16 @@ def _shapes(feeds: Feeds) -> str:
 
 
 def _positions(part: Part, feeds: Feeds) -> Positions | None:
-    if part.role != "decoder" or "attention_mask" not in feeds or "input_ids" not in feeds:
+    """Where values are defined: a decoder's unpadded positions; a sliding-window model's positions
+    with a real token in their window (:func:`modelexport.verify.window_defined`); else everywhere."""
+    if "attention_mask" not in feeds or "input_ids" not in feeds:
         return None
-    return Positions(feeds["attention_mask"].numpy(), int(feeds["input_ids"].shape[-1]))
+    mask = feeds["attention_mask"].numpy()
+    if part.role != "decoder":
+        config = getattr(getattr(part.module, WRAPPER_ATTRIBUTE, None), "config", None)
+        defined = window_defined(config, mask)
+        return None if defined is None else Positions(defined, int(mask.shape[-1]))
+    return Positions(mask, int(feeds["input_ids"].shape[-1]))
 
 
 def _known_modules(model: torch.nn.Module) -> dict[str, str]:
