@@ -271,7 +271,8 @@ TASKS: dict[str, TaskSpec] = {
         *(
             _spec(
                 name,
-                ("AutoModelForVision2Seq", "AutoModel"),
+                # transformers 5 has no AutoModelForVision2Seq: its image-text-to-text class maps them
+                ("AutoModelForVision2Seq", "AutoModelForImageTextToText", "AutoModel"),
                 "ORTModelForVision2Seq",
                 {"logits": _DECODER_AXES},
                 "seq2seq",

@@ -69,3 +69,26 @@ def test_a_difference_beyond_tolerance_is_a_recorded_ort_parity_failure(runner, 
     # Given the other export, the tag checks compare where both put the weight ops (here: the same).
     assert row.records["tags"]["agreement"] == 1.0 and row.records["tags"]["agreement_matched"] >= 15
     assert "agreement" not in bert_cell[0].records["tags"]
+
+
+@pytest.mark.parametrize("exporter", ["modelexport", "optimum"])
+def test_a_model_type_this_transformers_lacks_is_not_run_and_says_why(monkeypatch, tmp_path, exporter):
+    """A zoo architecture whose model type the env's transformers does not have (MCTCT on 5.x,
+    Arcee on 4.48) cannot be built by any exporter: n/a with the reason, not an export failure."""
+    import dataclasses
+
+    import transformers
+
+    from modelexport.matrix.cell import run_cell
+    from modelexport.zoo import ARCHS
+
+    monkeypatch.setitem(ARCHS, "bert", dataclasses.replace(ARCHS["bert"], model_type="not-a-model-type"))
+    row = run_cell(_spec(tmp_path, exporter))
+    assert row.status() == "n/a" and not (tmp_path / row.case_id).exists()
+    assert row.export.error == f"transformers {transformers.__version__} has no model type 'not-a-model-type'"
+
+
+def test_a_model_type_this_transformers_has_is_run():
+    from modelexport.matrix.cell import _absent_model_type
+
+    assert _absent_model_type("bert") is None and _absent_model_type("not-in-the-zoo") is None

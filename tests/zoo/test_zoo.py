@@ -497,3 +497,16 @@ def test_the_zoo_mobilevit_keeps_its_activations_small(zoo_dir):
     with torch.no_grad():
         out = model(pixel_values=torch.randn(2, 3, 64, 64)).last_hidden_state
     assert 0.01 < float(out.abs().max()) < 100
+
+
+def test_an_auto_class_this_transformers_lacks_is_skipped_not_the_end_of_the_search(monkeypatch):
+    """transformers 5 has no AutoModelForVision2Seq: the head is found in the next auto class
+    (AutoModelForImageTextToText there), not reported missing."""
+    import importlib
+
+    import transformers
+
+    build = importlib.import_module("modelexport.zoo.build")  # the package exports a build() too
+    names = ("AutoModelForNotInThisTransformers", "AutoModelForSequenceClassification")
+    monkeypatch.setattr(build, "auto_class_names", lambda task: names)
+    assert build.find_head_class("bert", "text-classification") is transformers.BertForSequenceClassification

@@ -18,7 +18,8 @@ MEANINGS: dict[Status, str] = {
     "ort-only": "exported and ONNX Runtime matches PyTorch; Optimum cannot be imported in this env "
     "(or has no class for these files), so its load and run were not checked",
     "fail": "a check failed; the stage is named and the error is listed under Failures",
-    "n/a": "the exporter itself cannot be imported in this env (Optimum's, where optimum fails to import)",
+    "n/a": "not run: the exporter itself cannot be imported in this env (Optimum's, where optimum fails "
+    "to import), or this env's transformers has no such model type",
 }
 
 

@@ -119,7 +119,8 @@ class Row:
     backend: str
     exporter: str
     export: ExportOutcome
-    # False when the exporter itself cannot be imported in this env (Optimum's, in some envs).
+    # False when the cell cannot run in this env: the exporter cannot be imported (Optimum's, in
+    # some envs), or the installed transformers has no such model type (export.error says which).
     exporter_available: bool = True
     files: FilesCheck = field(default_factory=FilesCheck)
     onnx_bytes: int | None = None
@@ -151,7 +152,8 @@ class Row:
         return self.backend if self.exporter == "modelexport" else self.exporter
 
     def status(self) -> Status:
-        """The one verdict: pass, ort-only (Optimum cannot import here), fail, or n/a (no exporter)."""
+        """The one verdict: pass, ort-only (Optimum cannot import here), fail, or n/a (no exporter,
+        or no such model type, in this env)."""
         if not self.exporter_available:
             return "n/a"
         if self.failure() is not None:

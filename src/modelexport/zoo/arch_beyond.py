@@ -10,7 +10,7 @@ from typing import Any
 from .arch_audio import AUDIO_TASKS, FRAME_TASKS
 from .arch_text import ENCODER, ROBERTA, TEXT_TASKS
 from .arch_vision import IMAGE_TASKS
-from .spec import ArchSpec, Modality
+from .spec import XLM_R_SPECIALS, ArchSpec, Modality
 
 _RESNET_BACKBONE = {
     "model_type": "resnet",
@@ -91,6 +91,7 @@ SPECS = (
         ROBERTA,
         "unigram",
         "XLM-R XL layout: pre-LayerNorm blocks and a final encoder LayerNorm.",
+        special_tokens=XLM_R_SPECIALS,
     ),
     _beyond(
         "fnet",

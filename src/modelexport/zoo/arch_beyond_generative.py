@@ -6,7 +6,7 @@ with ``num_attention_heads``."""
 from __future__ import annotations
 
 from .arch_text import GENERATION_TASKS, TEXT2TEXT_TASKS
-from .spec import ArchSpec
+from .spec import GPT2_SPECIALS, LLAMA_SPECIALS, PEGASUS_SPECIALS, T5_SPECIALS, ArchSpec
 
 _DECODER = {
     "hidden_size": 32,
@@ -53,6 +53,7 @@ SPECS = (
         (*_FE_TC, *GENERATION_TASKS),
         {**_DECODER, "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 8},
         "Top-2 routing over 4 experts in every layer, sliding window of 8 on every layer.",
+        special_tokens=LLAMA_SPECIALS,
     ),
     _generative(
         "qwen2_moe",
@@ -100,6 +101,7 @@ SPECS = (
         {k: v for k, v in _DECODER.items() if k != "num_key_value_heads"}
         | {"partial_rotary_factor": 0.5, "qk_layernorm": True},
         "Partial rotary (half), query/key layer norms, squared-ReLU MLP.",
+        special_tokens=LLAMA_SPECIALS,
     ),
     _generative(
         "biogpt",
@@ -127,6 +129,7 @@ SPECS = (
         ),
         {**_DECODER, **_SLIDING},
         "Alternating sliding (8) and full attention, query/key norms, post-norm blocks.",
+        special_tokens=GPT2_SPECIALS,
     ),
     _generative(
         "glm4",
@@ -166,6 +169,7 @@ SPECS = (
         },
         "mT5 with a relative position bias in every layer (not only the first).",
         preprocessor="unigram",
+        special_tokens=T5_SPECIALS,
     ),
     _generative(
         "pegasus_x",
@@ -179,5 +183,6 @@ SPECS = (
         },
         "Staggered block-local encoder attention (blocks of 6, inputs padded to them) plus 4 global tokens.",
         preprocessor="unigram",
+        special_tokens=PEGASUS_SPECIALS,
     ),
 )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .arch_text import GENERATION_TASKS
-from .spec import ArchSpec
+from .spec import GPT2_SPECIALS, LLAMA_SPECIALS, ArchSpec
 
 _DECODER = {
     "hidden_size": 32,
@@ -24,7 +24,6 @@ _DECODER = {
 }
 _NO_GQA = {**_DECODER, "num_key_value_heads": 4}
 _GPT2_LIKE = {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": 64, "n_positions": 512}
-_LLAMA_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 _ENDOFTEXT = {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
 _SLIDING = {"sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"]}
 FE_WITH_PAST = ("feature-extraction-with-past",)
@@ -60,7 +59,7 @@ SPECS = (
             "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 128},
         },
         "Llama layout with a ReLU-squared MLP and YaRN rotary scaling; grouped-query attention.",
-        special_tokens=_LLAMA_SPECIALS,
+        special_tokens=LLAMA_SPECIALS,
     ),
     _decoder(
         "codegen",
@@ -105,6 +104,7 @@ SPECS = (
         },
         "Multi-head latent attention (low-rank q and kv, 12-wide keys, 8-wide values), group-limited top-2 "
         "routing over 8 experts plus a shared expert after one dense layer, YaRN.",
+        special_tokens=LLAMA_SPECIALS,
     ),
     _decoder(
         "falcon",
@@ -196,6 +196,7 @@ SPECS = (
         _FE_TC_TOK,
         {**_GPT2_LIKE, "multi_query": True},
         "GPT-2 with multi-query attention (one key/value head); learned absolute positions.",
+        special_tokens=GPT2_SPECIALS,
     ),
     _decoder(
         "gpt_neo",
@@ -263,7 +264,7 @@ SPECS = (
         _FE,
         {**_DECODER, "head_dim": 8},
         "Llama-like with interleaved rotary (repeat_interleave) and grouped-query attention.",
-        special_tokens={"pad_token": "<pad>", **_LLAMA_SPECIALS},
+        special_tokens={"pad_token": "<pad>", **LLAMA_SPECIALS},
     ),
     _decoder(
         "mpt",
@@ -283,7 +284,7 @@ SPECS = (
         _FE,
         {**_DECODER, "head_dim": 8, "partial_rotary_factor": 0.5},
         "Partial rotary (half), LayerNorm1P, squared-ReLU MLP.",
-        special_tokens=_LLAMA_SPECIALS,
+        special_tokens=LLAMA_SPECIALS,
     ),
     _decoder(
         "olmo",
@@ -296,12 +297,14 @@ SPECS = (
         _FE,
         _NO_GQA,
         "Post-norm blocks with query/key RMS norms.",
+        special_tokens=GPT2_SPECIALS,
     ),
     _decoder(
         "phi3",
         _FE_TC,
         {**_NO_GQA, "partial_rotary_factor": 0.75, "sliding_window": 8},
         "Fused qkv and gate/up projections, partial rotary (0.75), sliding window of 8 on every layer.",
+        special_tokens=LLAMA_SPECIALS,
     ),
     _decoder(
         "qwen3",
@@ -345,5 +348,6 @@ SPECS = (
         },
         "Partial rotary (0.25), q/k/v biases, parallel residual. (qk_layernorm cannot be built from a "
         "config in transformers 4.57.)",
+        special_tokens=GPT2_SPECIALS,
     ),
 )

@@ -5,7 +5,7 @@ embeddings, byte inputs), as tiny configs."""
 from __future__ import annotations
 
 from .arch_text import ENCODER, ROBERTA, TEXT_TASKS
-from .spec import ArchSpec
+from .spec import ALBERT_SPECIALS, ArchSpec
 
 # Optimum's dummy token_type_ids draw from {0, 1}: configs it declares them for need two types.
 _ROBERTA_TWO_TYPES = {**ROBERTA, "type_vocab_size": 2}
@@ -152,6 +152,7 @@ SPECS = (
         "unigram",
         notes="Nystrom landmark attention (8 landmarks over 64-token segments): inputs must be exactly "
         "segment_means_seq_len = 64 tokens, so only the batch axis is dynamic.",
+        special_tokens=ALBERT_SPECIALS,
     ),
     ArchSpec(
         "modernbert",

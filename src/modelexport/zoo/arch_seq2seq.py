@@ -4,7 +4,7 @@ image-to-text, each with its base model and cache (feature-extraction-with-past)
 from __future__ import annotations
 
 from .arch_text import GENERATION_TASKS, TEXT2TEXT_TASKS
-from .spec import ArchSpec
+from .spec import PEGASUS_SPECIALS, T5_SPECIALS, ArchSpec
 
 _BART = {
     "d_model": 32,
@@ -60,6 +60,7 @@ SPECS = (
         "unigram",
         notes="Sinusoidal positions, pre-LN, scaled embeddings; decoding starts at <pad>. Its forward does "
         "not derive decoder tokens from input_ids, so feature-extraction takes them.",
+        special_tokens=PEGASUS_SPECIALS,
     ),
     ArchSpec(
         "blenderbot",
@@ -96,6 +97,7 @@ SPECS = (
         "unigram",
         notes="Block-sparse encoder attention (blocks of 4, 1 random block): sparse above 28 tokens, so "
         "128-token inputs use it; shorter ones switch the encoder to full attention for good.",
+        special_tokens=PEGASUS_SPECIALS,
     ),
     ArchSpec(
         "m2m_100",
@@ -131,6 +133,7 @@ SPECS = (
         "unigram",
         notes="Transient-global encoder attention: local radius 4 plus global tokens summarising blocks of 4 "
         "(both smaller than the test inputs).",
+        special_tokens=T5_SPECIALS,
     ),
     ArchSpec(
         "encoder-decoder",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .spec import ArchSpec
+from .spec import LLAMA_SPECIALS, ArchSpec
 
 TEXT_TASKS = (
     "feature-extraction",
@@ -40,7 +40,6 @@ TEXT2TEXT_TASKS = ("text2text-generation", "text2text-generation-with-past")
 # Optimum's feature-extraction of a decoder with its KV cache: no layout in modelexport yet.
 FE_WITH_PAST = ("feature-extraction-with-past",)
 # Llama-family sentencepiece-era special tokens (LlamaTokenizerFast's defaults in transformers 4.x).
-_LLAMA_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 # BART-family encoder-decoders: 2 + 2 layers, 4 heads each side.
 _BART = {
     "d_model": 32,
@@ -178,7 +177,7 @@ SPECS = (
         ("feature-extraction", "text-classification", *GENERATION_TASKS, *FE_WITH_PAST),
         {**_DECODER, "tie_word_embeddings": False},
         "bpe",
-        special_tokens=_LLAMA_SPECIALS,
+        special_tokens=LLAMA_SPECIALS,
         notes="Grouped-query attention (4 query, 2 key/value heads), RoPE, RMSNorm, SwiGLU.",
     ),
     ArchSpec(
@@ -221,7 +220,7 @@ SPECS = (
         ("feature-extraction", "text-classification", *GENERATION_TASKS, *FE_WITH_PAST),
         _DECODER,
         "bpe",
-        special_tokens=_LLAMA_SPECIALS,
+        special_tokens=LLAMA_SPECIALS,
         notes="Llama layout with a sliding attention window (4096, longer than any test sequence).",
     ),
     ArchSpec(
@@ -272,7 +271,7 @@ SPECS = (
         ),
         {"hidden_size": 32, "n_layer": 2, "n_head": 4},
         "bpe",
-        special_tokens={"pad_token": "<pad>", **_LLAMA_SPECIALS},  # BloomTokenizerFast's in 4.x
+        special_tokens={"pad_token": "<pad>", **LLAMA_SPECIALS},  # BloomTokenizerFast's in 4.x
         notes="ALiBi position biases from the attention mask (no position ids), fused query/key/value.",
     ),
     ArchSpec(

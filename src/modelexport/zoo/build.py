@@ -81,8 +81,10 @@ def find_head_class(model_type: str, task: str) -> type[PreTrainedModel] | None:
     config_cls = CONFIG_MAPPING[model_type] if model_type in CONFIG_MAPPING else None  # noqa: SIM401
     for name in auto_class_names(task):
         auto = getattr(transformers, name, None)
+        if auto is None:  # an auto class this transformers does not have (5.x: AutoModelForVision2Seq)
+            continue
         try:
-            found: Any = auto._model_mapping[config_cls] if auto is not None else None
+            found: Any = auto._model_mapping[config_cls]
         except (KeyError, ValueError):
             continue
         # Some mappings list several heads (e.g. DeiT with and without teacher); the auto class takes the first.

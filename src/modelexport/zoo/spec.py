@@ -20,6 +20,31 @@ class ZooError(ModelExportError):
     stage = "zoo"
 
 
+# The special tokens of the tokenizer classes transformers 4.x uses for these model types, for where
+# transformers 5 loads them with its generic class, which declares none (ArchSpec.special_tokens).
+LLAMA_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+GPT2_SPECIALS = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
+T5_SPECIALS = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+PEGASUS_SPECIALS = {**T5_SPECIALS, "mask_token": "<mask_2>"}
+XLM_R_SPECIALS = {
+    "pad_token": "<pad>",
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "cls_token": "<s>",
+    "sep_token": "</s>",
+    "mask_token": "<mask>",
+}
+ALBERT_SPECIALS = {
+    **XLM_R_SPECIALS,
+    "bos_token": "[CLS]",
+    "eos_token": "[SEP]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     """A tiny, offline-buildable checkpoint of one architecture, for every task Optimum exports it for.

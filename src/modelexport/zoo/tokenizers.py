@@ -230,7 +230,15 @@ def build_tokenizer(
     # ``legacy`` only concerns conversion from a SentencePiece model; there is none here.
     if fast_cls.__name__ == GENERIC_TOKENIZER:  # no class defaults: name the special tokens
         extra.update(specials)
-    fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length, **extra)
+    try:
+        fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length, **extra)
+    except ValueError:
+        if "vocab" not in inspect.signature(fast_cls.__init__).parameters:
+            raise
+        # transformers 5's PegasusTokenizer builds a blank vocabulary when given none and then cannot
+        # find its unknown token in it: hand it the learned one (a Unigram's (piece, score) list).
+        vocab = [tuple(entry) for entry in json.loads(backend.to_str())["model"]["vocab"]]
+        fast = fast_cls(tokenizer_object=backend, model_max_length=model_max_length, vocab=vocab, **extra)
     if fast.pad_token is None:
         # Decoder-only checkpoints fine-tuned for classification pad with the end-of-sequence token.
         fast.pad_token = fast.eos_token
