@@ -179,3 +179,18 @@ def test_whisper_features_have_its_fixed_frame_count(zoo_dir):
     for phase in ("export", "verify"):
         features = make_inputs(io, loaded.config, loaded.preprocessors, phase)["input_features"]
         assert tuple(features.shape[1:]) == (loaded.config.num_mel_bins, frames)
+
+
+def test_an_image_processors_size_as_transformers_5_holds_it_is_read():
+    """transformers 5's processors hold ``size`` as a SizeDict (attributes, not a mapping): its height
+    and width are the image size, not the config's (ViTPose's fallback made 256 x 256 images for a
+    32 x 32 model)."""
+    from types import SimpleNamespace
+
+    from modelexport.inputs import _image_size
+
+    size = SimpleNamespace(height=32, width=48, shortest_edge=None, longest_edge=None)
+    processor = SimpleNamespace(size=size, crop_size=None)
+    assert _image_size(SimpleNamespace(image_size=256), processor) == (32, 48)
+    edge = SimpleNamespace(height=None, width=None, shortest_edge=40)
+    assert _image_size(SimpleNamespace(image_size=256), SimpleNamespace(size=edge)) == (40, 40)

@@ -125,6 +125,9 @@ def _max_text_length(config: Any, tokenizer: Any | None) -> int:
 def _image_size(config: Any, image_processor: Any | None) -> tuple[int, int]:
     for attr in ("crop_size", "size"):
         size = getattr(image_processor, attr, None) if image_processor is not None else None
+        if size is not None and not isinstance(size, Mapping | int) and hasattr(size, "height"):
+            # transformers 5's SizeDict: the same keys as attributes, unset ones None
+            size = {k: v for k in ("height", "width", "shortest_edge") if (v := getattr(size, k, None))}
         if isinstance(size, Mapping):
             if "height" in size and "width" in size:
                 return int(size["height"]), int(size["width"])
