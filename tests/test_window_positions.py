@@ -26,6 +26,8 @@ def test_models_without_a_window_define_every_position():
     assert window_defined(transformers.Qwen2Config(use_sliding_window=False, sliding_window=2), mask) is None
     assert window_defined(transformers.T5Config(), mask) is None
     assert sliding_window(transformers.MistralConfig(sliding_window=8)) == 8
+    # Gemma 3's image-text model: the window is its text model's
+    assert sliding_window(SimpleNamespace(text_config=transformers.Gemma3TextConfig(sliding_window=4))) == 4
 
 
 def test_the_matrix_compares_defined_positions_only_and_still_catches_errors_there():

@@ -192,8 +192,12 @@ def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> n
 def sliding_window(config: Any) -> int | None:
     """The causal attention window of a decoder-only config (Mistral, Mixtral, Qwen2 when it uses
     one, Gemma 2/3's local layers), else None."""
+    if getattr(config, "is_encoder_decoder", False):
+        return None
+    if getattr(config, "sliding_window", None) is None and hasattr(config, "text_config"):
+        config = config.text_config  # Gemma 3's image-text model: its text model's window
     window = getattr(config, "sliding_window", None)
-    if getattr(config, "is_encoder_decoder", False) or getattr(config, "use_sliding_window", True) is False:
+    if getattr(config, "use_sliding_window", True) is False:
         return None
     return window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
 
