@@ -161,6 +161,7 @@ SPECS = (
         image_size=32,
         notes="Squeeze-and-excitation; swish. hidden_dim must equal the 1280-channel top conv. Weights at "
         "0.5: at 0.02 outputs were ~1e-20.",
+        batchnorm_init=True,
     ),
     ArchSpec(
         "levit",

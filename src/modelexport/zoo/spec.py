@@ -84,8 +84,8 @@ class ArchSpec:
     # default ``text_config`` where the config has one, else the top level.
     token_ids_into: tuple[str, ...] = ()
     # BatchNorm weights drawn with the config's initializer_range, as transformers >= 4.5x's
-    # _init_weights does, where the installed one leaves them at 1 (4.48's MobileViT): with its
-    # convolutions at 0.4 and identity norms, 4.48's zoo MobileViT reached activations of 1e5.
+    # _init_weights does, where the installed one leaves them at 1 (4.48's MobileViT, EfficientNet):
+    # with convolutions at 0.4-0.5 and identity norms, 4.48's zoo models reached activations of 1e5.
     batchnorm_init: bool = False
 
     def __post_init__(self) -> None:
