@@ -517,3 +517,28 @@ def test_check_prompts_pad_with_id_0_where_the_configs_ids_are_outside_the_vocab
     inputs = prompt_inputs(source, get_task("text-generation"), PROMPTS)
     mask = inputs["attention_mask"]
     assert (mask == 0).any() and (inputs["input_ids"][mask == 0] == 0).all()
+
+
+def test_vocab_size_falls_back_to_the_model_where_its_decoder_does_not_say():
+    """transformers 4.48's M2M100Decoder raises NotImplementedError from get_input_embeddings (the
+    model's own works): every M2M100 export with a cache failed as 'PyTorch itself fails'."""
+    import torch
+
+    from modelexport.generative.feeds import vocab_size
+
+    class Decoder(torch.nn.Module):
+        def get_input_embeddings(self):
+            raise NotImplementedError
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoder, self.shared = Decoder(), torch.nn.Embedding(17, 4)
+
+        def get_decoder(self):
+            return self.decoder
+
+        def get_input_embeddings(self):
+            return self.shared
+
+    assert vocab_size(Model()) == 17

@@ -71,7 +71,10 @@ def vocab_size(model: torch.nn.Module) -> int:
     """Rows of the (decoder's) input embedding: the token ids the model can take, whatever its config
     calls them."""
     decoder: Any = model.get_decoder() if hasattr(model, "get_decoder") else model  # type: ignore[operator]
-    embeddings: Any = decoder.get_input_embeddings()
+    try:
+        embeddings: Any = decoder.get_input_embeddings()
+    except NotImplementedError:  # transformers 4.48's M2M100Decoder does not say: the model does
+        embeddings = model.get_input_embeddings()  # type: ignore[operator]
     return int(embeddings.weight.shape[0])
 
 
