@@ -32,8 +32,23 @@ def takes_cache_objects(model: torch.nn.Module) -> bool:
     return True if flag is None else bool(flag)
 
 
+def fused_cache_axis(model: torch.nn.Module) -> int | None:
+    """The sequence axis of a cache that holds each layer's keys and values as one tensor, or None.
+
+    GPT-BigCode before transformers 4.54 (it takes no cache objects) keeps ``key_value`` per layer:
+    ``(batch, sequence, 2 x head size)`` with multi-query attention, ``(batch, heads, sequence,
+    2 x head size)`` without; Optimum names them ``past_key_values.{i}.key_value`` there."""
+    config: Any = getattr(model, "config", None)
+    if getattr(config, "model_type", None) != "gpt_bigcode" or takes_cache_objects(model):
+        return None
+    return 1 if getattr(config, "multi_query", True) else 2
+
+
 def decoder_cache(model: torch.nn.Module, flat: Sequence[torch.Tensor]) -> Any:
-    """``past_key_values`` for a decoder-only model from flat ``k0, v0, k1, v1, ...``."""
+    """``past_key_values`` for a decoder-only model from flat ``k0, v0, k1, v1, ...`` (or, for a
+    fused cache, :func:`fused_cache_axis`, ``kv0, kv1, ...``)."""
+    if fused_cache_axis(model) is not None:
+        return list(flat)
     pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
     return _dynamic_cache(pairs) if takes_cache_objects(model) else tuple(pairs)
 
@@ -66,6 +81,8 @@ def flatten_cache(cache: Any, *, self_attention_only: bool = False) -> Tensors:
     which may return an ``EncoderDecoderCache`` whose cross-attention half is empty.
     """
     if isinstance(cache, tuple | list):
+        if all(isinstance(layer, torch.Tensor) for layer in cache):  # fused: one tensor per layer
+            return tuple(cache)
         return tuple(t for layer in cache for t in (layer[:2] if self_attention_only else layer))
     if hasattr(cache, "self_attention_cache") and self_attention_only:
         return flatten_cache(cache.self_attention_cache)

@@ -101,7 +101,8 @@ def decoder_steps(part: OnnxPart, model: torch.nn.Module, phase: Phase, seed: in
     names = _past_names(part)
     if not names:
         return {part.file: {"first": first}}
-    first.update({n: t[:, :, :0] for n, t in zip(names, presents, strict=True)})
+    axis = cache.fused_cache_axis(model) or 2  # the past's sequence axis
+    first.update({n: t.narrow(axis, 0, 0) for n, t in zip(names, presents, strict=True)})
     full_mask = torch.cat([mask, torch.ones(batch, new, dtype=torch.long)], dim=1)
     cached: Feeds = {"input_ids": _tokens(batch, new, vocab, gen), "attention_mask": full_mask}
     if "position_ids" in part.io.input_names:

@@ -83,9 +83,16 @@ def _pkv(prefix: str, layers: int, axes: dict[int, str], kinds: tuple[str, ...] 
 
 
 def decoder_part(
-    layers: int, position_ids: bool, *, with_past: bool = True, output: str = "logits"
+    layers: int,
+    position_ids: bool,
+    *,
+    with_past: bool = True,
+    output: str = "logits",
+    fused_axis: int | None = None,
 ) -> OnnxPart:
-    """``model.onnx`` of a decoder-only model (Optimum's TextDecoderOnnxConfig, past in the inputs)."""
+    """``model.onnx`` of a decoder-only model (Optimum's TextDecoderOnnxConfig, past in the inputs);
+    ``fused_axis``: the sequence axis of a cache with one ``key_value`` tensor per layer (GPT-BigCode
+    before transformers 4.54, as Optimum names it there)."""
     mask_axes = {0: _BATCH, 1: _TOTAL if with_past else "sequence_length"}
     inputs = [
         TensorSpec("input_ids", {0: _BATCH, 1: "sequence_length"}),
@@ -94,7 +101,15 @@ def decoder_part(
     if position_ids:
         inputs.append(TensorSpec("position_ids", {0: _BATCH, 1: "sequence_length"}))
     outputs = [TensorSpec(output, {0: _BATCH, 1: "sequence_length"})]
-    if with_past:
+    if with_past and fused_axis is not None:
+        inputs += [
+            TensorSpec(f"past_key_values.{i}.key_value", {0: _BATCH, fused_axis: _PAST})
+            for i in range(layers)
+        ]
+        outputs += [
+            TensorSpec(f"present.{i}.key_value", {0: _BATCH, fused_axis: _TOTAL}) for i in range(layers)
+        ]
+    elif with_past:
         inputs += _pkv("past_key_values", layers, {0: _BATCH, 2: _PAST})
         outputs += _pkv("present", layers, {0: _BATCH, 2: _TOTAL})
     return OnnxPart(DECODER_FILE, "decoder", IOSpec(tuple(inputs), tuple(outputs)))

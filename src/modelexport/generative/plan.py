@@ -51,6 +51,8 @@ def _cache_layers(model: torch.nn.Module, kind: EncoderKind | None, preprocessor
         past = cache.empty_cache(model, seq2seq=kind is not None)
         out = model(**feeds, past_key_values=past, use_cache=True, return_dict=True)
     flat = cache.flatten_cache(out.past_key_values, self_attention_only=kind is None)
+    if kind is None and cache.fused_cache_axis(model) is not None:
+        return len(flat)
     return len(flat) // (4 if kind is not None else 2)
 
 
@@ -143,7 +145,12 @@ def generative_parts(model: torch.nn.Module, task: TaskSpec, preprocessors: Any 
 
     else:
         layers = _cache_layers(model, None, preprocessors)
-        specs = (decoder_part(layers, takes_position_ids(model), with_past=task.with_past, output=output),)
+        fused = cache.fused_cache_axis(model)
+        specs = (
+            decoder_part(
+                layers, takes_position_ids(model), with_past=task.with_past, output=output, fused_axis=fused
+            ),
+        )
 
         def steps(phase: Phase) -> StepFeeds:
             return decoder_steps(specs[0], model, phase)
