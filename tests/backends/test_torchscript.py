@@ -81,6 +81,18 @@ def test_before_opset_14_nothing_changes(tmp_path):
     assert _reshapes(_capture(tmp_path, 13)) == [0, 0]
 
 
+def _encoder_matches(out, model, lengths: tuple[int, ...]) -> None:
+    """The exported encoder gives PyTorch's encoder outputs on unpadded inputs of ``lengths``."""
+    session = ort.InferenceSession(str(out / "encoder_model.onnx"), providers=["CPUExecutionProvider"])
+    for length in lengths:
+        ids = torch.arange(2, 2 + 2 * length).reshape(2, length)
+        mask = torch.ones_like(ids)
+        (got,) = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        with torch.no_grad():
+            expected = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=f"length {length}")
+
+
 @pytest.mark.slow
 def test_longt5_exports_and_runs_on_inputs_shorter_than_a_global_block(zoo_dir, tmp_path):
     """LongT5's transient-global encoder at fewer tokens than its global block size (4) has no global
@@ -90,15 +102,8 @@ def test_longt5_exports_and_runs_on_inputs_shorter_than_a_global_block(zoo_dir, 
     out = export_with_config(
         str(src), tmp_path / "out", task="text2text-generation-with-past", exporter="torchscript"
     )
-    session = ort.InferenceSession(str(out / "encoder_model.onnx"), providers=["CPUExecutionProvider"])
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(src).eval()
-    for length in (1, 3, 9):
-        ids = torch.arange(2, 2 + 2 * length).reshape(2, length)
-        mask = torch.ones_like(ids)
-        (got,) = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
-        with torch.no_grad():
-            expected = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=f"length {length}")
+    _encoder_matches(out, model, (1, 3, 9))
 
 
 def _longt5_radius_3(zoo_dir, tmp_path) -> tuple[transformers.PreTrainedModel, object]:
@@ -127,14 +132,7 @@ def test_longt5_with_a_block_length_dividing_16_exports_and_verifies(zoo_dir, tm
     out = export_with_config(
         str(checkpoint), tmp_path / "out", task="text2text-generation-with-past", exporter="torchscript"
     )
-    session = ort.InferenceSession(str(out / "encoder_model.onnx"), providers=["CPUExecutionProvider"])
-    for length in (4, 8, 13):
-        ids = torch.arange(2, 2 + 2 * length).reshape(2, length)
-        mask = torch.ones_like(ids)
-        (got,) = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
-        with torch.no_grad():
-            expected = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=f"length {length}")
+    _encoder_matches(out, model, (4, 8, 13))
 
 
 @pytest.mark.slow

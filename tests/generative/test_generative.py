@@ -470,21 +470,30 @@ def test_check_prompts_pad_with_eos_where_the_tokenizer_has_no_padding_token(zoo
     assert set(ids[0][mask[0] == 0].tolist()) == {tokenizer.eos_token_id}
 
 
-def test_check_prompts_pad_with_the_configs_id_where_the_tokenizer_has_no_special_tokens(zoo_dir, tmp_path):
-    """transformers 5 loads some zoo tokenizers with no special tokens at all (no padding, no
-    end-of-sequence): the prompts are then padded with the config's padding id, under the mask."""
+def _gpt2_without_special_tokens(zoo_dir, tmp_path):
+    """The zoo GPT-2 with a tokenizer that has no special tokens at all, as transformers 5's generic
+    class loads some zoo tokenizers."""
     import shutil
 
     import transformers
-
-    from modelexport.generative.generate import PROMPTS, prompt_inputs
-    from modelexport.tasks import get_task
 
     source = tmp_path / "gpt2"
     shutil.copytree(zoo_dir("gpt2", "text-generation"), source)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     tokenizer.pad_token = tokenizer.eos_token = tokenizer.bos_token = tokenizer.unk_token = None
     tokenizer.save_pretrained(source)
+    return source, tokenizer
+
+
+def test_check_prompts_pad_with_the_configs_id_where_the_tokenizer_has_no_special_tokens(zoo_dir, tmp_path):
+    """transformers 5 loads some zoo tokenizers with no special tokens at all (no padding, no
+    end-of-sequence): the prompts are then padded with the config's padding id, under the mask."""
+    import transformers
+
+    from modelexport.generative.generate import PROMPTS, prompt_inputs
+    from modelexport.tasks import get_task
+
+    source, _ = _gpt2_without_special_tokens(zoo_dir, tmp_path)
     reloaded = transformers.AutoTokenizer.from_pretrained(source)
     assert reloaded.pad_token is None and reloaded.eos_token is None
     config = transformers.AutoConfig.from_pretrained(source)
@@ -499,18 +508,12 @@ def test_check_prompts_pad_with_the_configs_id_where_the_tokenizer_has_no_specia
 def test_check_prompts_pad_with_id_0_where_the_configs_ids_are_outside_the_vocabulary(zoo_dir, tmp_path):
     """GPT-BigCode's default end-of-sequence id (50256) lies outside the zoo's 406-token vocabulary:
     with no special tokens in the tokenizer either, the prompts are padded with id 0."""
-    import shutil
-
     import transformers
 
     from modelexport.generative.generate import PROMPTS, prompt_inputs
     from modelexport.tasks import get_task
 
-    source = tmp_path / "gpt2"
-    shutil.copytree(zoo_dir("gpt2", "text-generation"), source)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    tokenizer.pad_token = tokenizer.eos_token = tokenizer.bos_token = tokenizer.unk_token = None
-    tokenizer.save_pretrained(source)
+    source, tokenizer = _gpt2_without_special_tokens(zoo_dir, tmp_path)
     config = transformers.AutoConfig.from_pretrained(source)
     config.pad_token_id, config.eos_token_id = None, len(tokenizer) + 50_000
     config.save_pretrained(source)

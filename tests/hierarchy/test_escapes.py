@@ -136,6 +136,24 @@ def test_squeezebert_whose_encoder_calls_each_layers_forward_directly_is_tagged_
         assert record.ok and record.agreement == 1.0 and record.sibling_groups >= 1, record.to_json()
 
 
+def _wrapped(base):
+    """``base`` as a Hugging Face head model holds its base model (``Top.model``), under the export
+    wrapper (``Wrapper.model``), as the dynamo exporter's stacks name them."""
+    from torch import nn
+
+    class Top(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = base
+
+    class Wrapper(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = Top()
+
+    return Wrapper()
+
+
 def test_a_dynamo_stack_naming_a_module_by_its_first_name_in_an_ancestor_is_resolved_for_certain():
     """Marian's encoder calls the model's ``shared`` embedding as ``embed_tokens``; torch.export's
     module stack then names it ``shared`` under the encoder's level. It is ``model.shared`` for
@@ -157,17 +175,7 @@ def test_a_dynamo_stack_naming_a_module_by_its_first_name_in_an_ancestor_is_reso
             self.shared = nn.Embedding(10, 4)
             self.encoder = Encoder(self.shared)
 
-    class Top(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = Base()
-
-    class Wrapper(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = Top()
-
-    wrapper = Wrapper()
+    wrapper = _wrapped(Base())
     node = onnx.helper.make_node("Gather", ["w", "ids"], ["out"], name="node_embedding")
     stack = {
         NAME_SCOPES: "['', 'model.model.encoder', 'shared', 'embedding']",
@@ -201,17 +209,7 @@ def test_a_dynamo_stack_through_a_decorated_forward_names_the_module_for_certain
             super().__init__()
             self.layers = nn.ModuleList([Layer(), Layer()])
 
-    class Top(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = Base()
-
-    class Wrapper(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = Top()
-
-    wrapper = Wrapper()
+    wrapper = _wrapped(Base())
     hop = "forward.__closure__[1].cell_contents.__self__"
     nodes = []
     for i in range(2):
