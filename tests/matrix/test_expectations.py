@@ -99,3 +99,14 @@ def test_expect_command_writes_a_record_per_env_and_refuses_an_unknown_env(tmp_p
     assert "optimum-latest: 7 cells recorded" in result.output
     result = CliRunner().invoke(main, [*args, "--env", "nope"])
     assert result.exit_code == 2 and "no results for env nope" in result.output
+
+
+def test_a_long_cause_recorded_again_is_not_counted_as_changed(tmp_path):
+    """The file cuts a long cause; recording the same failing row again changed nothing (the count
+    said 199 changed for one new line in optimum-latest's record)."""
+    rows = _rows()
+    failing = next(r for r in rows if r.status() == "fail" and not r.export.ok)
+    failing.export.error = "the exporter failed " + "x" * 500
+    write_update(tmp_path, "optimum-latest", rows, None)
+    again = write_update(tmp_path, "optimum-latest", rows, None)
+    assert (again.changed, again.added, again.removed) == (0, 0, 0)

@@ -78,7 +78,8 @@ def write_update(directory: str | Path, env: str, rows: Sequence[Row], known: It
     new = updated_record(old, rows, known)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(format_record(env, new, update_command(env)), encoding="utf-8", newline="\n")
-    changed = sum(1 for cell in new if cell in old and old[cell] != new[cell])
+    # Compared as written: a long cause is cut in the file, so the parsed one is not the row's whole.
+    changed = sum(1 for cell in new if cell in old and old[cell].line(cell) != new[cell].line(cell))
     return Update(env, path, len(new), changed, len(set(new) - set(old)), len(set(old) - set(new)))
 
 
