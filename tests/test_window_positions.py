@@ -78,3 +78,14 @@ def test_diff_leaves_out_the_same_positions_also_where_tokens_are_flattened():
     assert error(ref.reshape(8, 3), got.reshape(8, 3), 1e-4, 1e-4, positions).ok
     got[1, 1] = 0.4  # position 1 still sees token 0
     assert not error(ref.reshape(8, 3), got.reshape(8, 3), 1e-4, 1e-4, positions).ok
+
+
+def test_the_matrix_still_fails_a_nan_at_an_undefined_position():
+    """As verification does: positions are left out only while the export is finite everywhere."""
+    mask = np.array([[1] * 6, [1, 1] + [0] * 4])
+    expected = np.zeros((2, 6, 4), np.float32)
+    reference = Reference({}, {"last_hidden_state": expected}, ("last_hidden_state",))
+    reference.defined = window_defined(SimpleNamespace(sliding_window=2), mask)
+    got = expected.copy()
+    got[1, 5] = np.nan
+    assert not compare(reference, {"last_hidden_state": got}, 1e-4, 1e-4).ok

@@ -176,12 +176,7 @@ def _keep_mask(part: Part, name: str, shape: tuple[int, ...], feeds: Feeds) -> n
         return None
     mask = feeds["attention_mask"].numpy() != 0
     if part.role != "decoder":
-        config = getattr(getattr(part.module, WRAPPER_ATTRIBUTE, None), "config", None)
-        defined = window_defined(config, mask)
-        sequence = len(shape) >= 2 and tuple(shape[:2]) == mask.shape
-        return (
-            None if defined is None or not sequence else defined.reshape(*mask.shape, *[1] * (len(shape) - 2))
-        )
+        return over_sequence(part_window_defined(part, mask), shape)
     if name in ("logits", "last_hidden_state") and len(shape) == 3:
         return mask[:, -shape[1] :, None]
     if name.startswith("present.") and len(shape) == 4 and shape[2] == mask.shape[1]:
@@ -217,15 +212,37 @@ def window_defined(config: Any, mask: np.ndarray) -> np.ndarray | None:
     return real | (seen - before > 0)
 
 
+def part_window_defined(part: Part, mask: np.ndarray) -> np.ndarray | None:
+    """:func:`window_defined` for the model ``part`` traces."""
+    config = getattr(getattr(part.module, WRAPPER_ATTRIBUTE, None), "config", None)
+    return window_defined(config, mask)
+
+
+def over_sequence(defined: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``defined`` (batch, sequence) broadcast over an output of ``shape`` whose first two axes are
+    those; None when it is not such an output (or every position is defined)."""
+    if defined is None or len(shape) < 2 or tuple(shape[:2]) != defined.shape:
+        return None
+    return defined.reshape(*defined.shape, *[1] * (len(shape) - 2))
+
+
+def zero_undefined(
+    ref: np.ndarray, got: np.ndarray, keep: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ref`` and ``got`` zeroed where ``keep`` is false, unless ``got`` is not finite somewhere (a
+    NaN or inf is a failure wherever it is)."""
+    if keep is None or got.shape != ref.shape or not np.isfinite(got).all():
+        return ref, got
+    return np.where(keep, ref, 0), np.where(keep, got, 0)
+
+
 def defined_outputs(part: Part, ref: Outputs, got: Outputs, feeds: Feeds) -> tuple[Outputs, Outputs]:
     """``ref`` and ``got`` with undefined positions zeroed, unless ``got`` is not finite somewhere."""
     ref_out, got_out = dict(ref), dict(got)
     for name, r in ref.items():
         g = got.get(name)
-        keep = _keep_mask(part, name, r.shape, feeds)
-        if g is None or keep is None or g.shape != r.shape or not np.isfinite(g).all():
-            continue
-        ref_out[name], got_out[name] = np.where(keep, r, 0), np.where(keep, g, 0)
+        if g is not None:
+            ref_out[name], got_out[name] = zero_undefined(r, g, _keep_mask(part, name, r.shape, feeds))
     return ref_out, got_out
 
 

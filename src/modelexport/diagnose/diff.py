@@ -17,11 +17,10 @@ import numpy as np
 import onnx
 import torch
 
-from ..common import WRAPPER_ATTRIBUTE
 from ..errors import UserInputError, first_line
 from ..hierarchy.modules import within
 from ..parts import Feeds, Part
-from ..verify import window_defined
+from ..verify import part_window_defined
 from ..wrappers import TracedModule
 from . import runtime
 from .boundaries import Boundaries, ancestors, find_boundaries
@@ -83,8 +82,7 @@ def _positions(part: Part, feeds: Feeds) -> Positions | None:
         return None
     mask = feeds["attention_mask"].numpy()
     if part.role != "decoder":
-        config = getattr(getattr(part.module, WRAPPER_ATTRIBUTE, None), "config", None)
-        defined = window_defined(config, mask)
+        defined = part_window_defined(part, mask)
         return None if defined is None else Positions(defined, int(mask.shape[-1]))
     return Positions(mask, int(feeds["input_ids"].shape[-1]))
 

@@ -131,18 +131,12 @@ def _failed(error: BaseException, prefix: str = "") -> tuple[str, str]:
 
 
 def _absent_model_type(name: str) -> str | None:
-    """Why the installed transformers has no model type for zoo architecture ``name`` (added after
-    it, or removed: MCTCT in 5.x), else None. A missing head is not checked here: that can be the
-    zoo's own fault, and stays a failure."""
-    import transformers
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    from ..zoo import ARCHS
+    """Why the installed transformers has no model type for zoo architecture ``name``, else None.
+    A missing head is not checked here: that can be the zoo's own fault, and stays a failure."""
+    from ..zoo import ARCHS, absent_model_type
 
     spec = ARCHS.get(name)
-    if spec is None or spec.model_type in CONFIG_MAPPING:
-        return None
-    return f"transformers {transformers.__version__} has no model type '{spec.model_type}'"
+    return None if spec is None else absent_model_type(spec)
 
 
 def run_cell(spec: CellSpec) -> Row:

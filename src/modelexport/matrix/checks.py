@@ -303,7 +303,7 @@ def _same_outputs(without: Mapping[str, Any], fed: Mapping[str, Any]) -> bool:
 
 def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: float) -> ParityCheck:
     """Max|Δ| per expected output; a missing output or a shape mismatch fails the check."""
-    from ..verify import compare_arrays
+    from ..verify import compare_arrays, over_sequence, zero_undefined
 
     check = ParityCheck(atol=atol, rtol=rtol)
     problems = []
@@ -313,10 +313,7 @@ def compare(reference: Reference, actual: Mapping[str, Any], atol: float, rtol: 
             continue
         got = np.asarray(actual[name].detach() if hasattr(actual[name], "detach") else actual[name])
         expected = reference.outputs[name]
-        keep = reference.defined
-        if keep is not None and got.shape == expected.shape and expected.shape[:2] == keep.shape:
-            keep = keep.reshape(*keep.shape, *[1] * (expected.ndim - 2))
-            expected, got = np.where(keep, expected, 0), np.where(keep, got, 0)
+        expected, got = zero_undefined(expected, got, over_sequence(reference.defined, expected.shape))
         result = compare_arrays(name, expected, got, atol=atol, rtol=rtol)
         if result.reference_shape != result.onnx_shape:
             problems.append(f"'{name}' shape {list(result.onnx_shape)} != {list(result.reference_shape)}")

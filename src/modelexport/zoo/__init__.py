@@ -10,7 +10,7 @@ from .archs import ARCHS
 from .build import AUTO_CLASSES, build, find_head_class, head_class
 from .cache import cache_key, cache_root, cached_build
 from .spec import ArchSpec, ZooError
-from .summary import ZooSummary, unavailable_reason, zoo_summary
+from .summary import ZooSummary, absent_model_type, unavailable_reason, zoo_summary
 
 __all__ = [
     "ARCHS",
@@ -18,6 +18,7 @@ __all__ = [
     "ArchSpec",
     "ZooError",
     "ZooSummary",
+    "absent_model_type",
     "build",
     "cache_key",
     "cache_root",

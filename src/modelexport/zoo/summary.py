@@ -17,12 +17,23 @@ _GENERATIVE = frozenset(
 )
 
 
+def absent_model_type(spec: ArchSpec) -> str | None:
+    """Why the installed transformers has no model type for ``spec`` (added after it, or removed:
+    MCTCT in 5.x), or None when it has one."""
+    import transformers
+
+    if spec.model_type in CONFIG_MAPPING:
+        return None
+    return f"transformers {transformers.__version__} has no model type '{spec.model_type}'"
+
+
 def unavailable_reason(spec: ArchSpec, task: str) -> str | None:
     """Why the installed transformers cannot build (``spec``, ``task``), or None when it can."""
     import transformers
 
-    if spec.model_type not in CONFIG_MAPPING:
-        return f"transformers {transformers.__version__} has no model type '{spec.model_type}'"
+    absent = absent_model_type(spec)
+    if absent:
+        return absent
     if find_head_class(spec.model_type, task) is None:
         return f"transformers {transformers.__version__} has no '{task}' head for '{spec.model_type}'"
     return None
