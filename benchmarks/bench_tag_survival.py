@@ -32,133 +32,22 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import onnx
 import torch
 
 from modelexport import run_export
-from modelexport.graph import walk
-from modelexport.hierarchy import TAG_KEYS, restore_tags
+from modelexport.hierarchy.survival import MERGED, TOOLS, error_text, measure
 from modelexport.loading import load
 from modelexport.matrix.tag_checks import check_tags
 from modelexport.zoo import cached_build, list_archs
 
-TOOLS = ("ort-basic", "ort-extended", "transformers-optimizer", "quantize-dynamic", "merge-decoders")
 
-
-def _error(e: BaseException) -> str:
-    """``Type: first line`` of an exception (an ``assert`` without a message has no line)."""
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
-
-
-def tagged_share(model: onnx.ModelProto) -> float:
-    """Share of nodes (subgraphs included) that carry every tag key."""
-    refs = walk(model.graph)
-    keys = set(TAG_KEYS)
-    kept = sum(1 for r in refs if keys <= {p.key for p in r.node.metadata_props})
-    return kept / len(refs) if refs else 1.0
-
-
-def _ort(source: Path, target: Path, level: str) -> None:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = {
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    }[level]
-    options.optimized_model_filepath = str(target)
-    options.log_severity_level = 3
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-
-
-def _fusion_type(model_type: str) -> str:
-    from onnxruntime.transformers.optimizer import MODEL_TYPES
-
-    return model_type if model_type in MODEL_TYPES else "bert"
-
-
-def _transformers_optimizer(source: Path, target: Path, model_type: str) -> None:
-    import logging
-
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-    optimized = optimize_model(str(source), model_type=_fusion_type(model_type), opt_level=0)
-    optimized.save_model_to_file(str(target))
-
-
-def _quantize(source: Path, target: Path) -> None:
-    import logging
-
-    from onnxruntime.quantization import quantize_dynamic
-
-    logging.getLogger().setLevel(logging.ERROR)
-    quantize_dynamic(str(source), str(target))
-
-
-def run_tool(tool: str, source: Path, target: Path, model_type: str) -> None:
-    if tool == "ort-basic":
-        _ort(source, target, "basic")
-    elif tool == "ort-extended":
-        _ort(source, target, "extended")
-    elif tool == "transformers-optimizer":
-        _transformers_optimizer(source, target, model_type)
-    elif tool == "quantize-dynamic":
-        _quantize(source, target)
-    else:
-        raise ValueError(tool)
-
-
-def survival(original_path: Path, rewritten_path: Path, original: onnx.ModelProto) -> dict[str, Any]:
-    rewritten = onnx.load(str(rewritten_path), load_external_data=False)
-    before = tagged_share(rewritten)
-    stats = restore_tags(original, rewritten)
-    return {
-        "nodes": stats.nodes,
-        "before": round(before, 4),
-        "after": round(tagged_share(rewritten), 4),
-        **{
-            k: v
-            for k, v in stats.to_json().items()
-            if k in ("kept", "restored", "fused", "inherited", "unresolved")
-        },
-    }
-
-
-def _merge(export_dir: Path, work: Path) -> dict[str, Any] | None:
-    first, cached = export_dir / "decoder_model.onnx", export_dir / "decoder_with_past_model.onnx"
-    if not (first.is_file() and cached.is_file()):
+def _separate(source: Path, out: Path, task: str, backend: str, work: Path) -> Path | None:
+    """The export again with its decoders apart, for Optimum's merge (None: it has no merged one)."""
+    if not (out / MERGED).is_file():
         return None
-    from optimum.onnx import merge_decoders
-
-    target = work / "decoder_model_merged.onnx"
-    merge_decoders(first, cached, save_path=target, strict=False)
-    original = onnx.load(str(first), load_external_data=False)
-    return survival(first, target, original)
-
-
-def survive(export_dir: Path, model_type: str, work: Path) -> dict[str, Any]:
-    """Tool -> file -> survival record (or error)."""
-    out: dict[str, Any] = {tool: {} for tool in TOOLS}
-    for path in sorted(export_dir.glob("*.onnx")):
-        original = onnx.load(str(path), load_external_data=False)
-        for tool in TOOLS[:-1]:
-            target = work / f"{tool}-{path.name}"
-            try:
-                run_tool(tool, path, target, model_type)
-                out[tool][path.name] = survival(path, target, original)
-            except Exception as e:
-                out[tool][path.name] = {"error": _error(e)}
-            for leftover in work.glob(f"{tool}-*"):
-                leftover.unlink()
-    try:
-        merged = _merge(export_dir, work)
-        if merged is not None:
-            out["merge-decoders"]["decoder_model_merged.onnx"] = merged
-    except Exception as e:
-        out["merge-decoders"]["decoder_model_merged.onnx"] = {"error": _error(e)}
-    return out
+    separate = work / f"{out.name}-separate"
+    run_export(str(source), separate, task=task, exporter=backend, force=True, merge_decoders=False)
+    return separate
 
 
 def run_row(name: str, task: str, backends: list[str], work: Path) -> list[dict[str, Any]]:
@@ -173,7 +62,7 @@ def run_row(name: str, task: str, backends: list[str], work: Path) -> list[dict[
             run_export(str(source), out, task=task, exporter=backend, force=True)
             exports[backend] = out
         except Exception as e:
-            row["export_error"] = _error(e)
+            row["export_error"] = error_text(e)
         row["export_seconds"] = round(time.perf_counter() - started, 2)
         rows[backend] = row
     model = load(str(source), task).model if exports else None
@@ -183,21 +72,13 @@ def run_row(name: str, task: str, backends: list[str], work: Path) -> list[dict[
         rows[backend]["tag_check"] = check_tags(out, model, other).to_json()
         model_type = json.loads((out / "config.json").read_text()).get("model_type", "")
         scratch = work / "tools"
-        scratch.mkdir(exist_ok=True)
-        rows[backend]["survival"] = survive(out, model_type, scratch)
-        if (out / "decoder_model_merged.onnx").is_file():  # Optimum's merge, of our two decoders
-            separate = work / f"{out.name}-separate"
-            try:
-                run_export(
-                    str(source), separate, task=task, exporter=backend, force=True, merge_decoders=False
-                )
-                merged = _merge(separate, scratch)
-            except Exception as e:
-                merged = {"error": _error(e)}
-            rows[backend]["survival"]["merge-decoders"] = (
-                {"decoder_model_merged.onnx": merged} if merged else {}
-            )
-            shutil.rmtree(separate, ignore_errors=True)
+        try:
+            separate = _separate(source, out, task, backend, work)
+            rows[backend]["survival"] = measure(out, model_type, scratch, separate)
+        except Exception as e:  # the unmerged export failed: every other tool still measured
+            rows[backend]["survival"] = measure(out, model_type, scratch)
+            rows[backend]["survival"]["merge-decoders"] = {MERGED: {"error": error_text(e)}}
+        shutil.rmtree(work / f"{out.name}-separate", ignore_errors=True)
     for out in exports.values():
         shutil.rmtree(out, ignore_errors=True)
     return list(rows.values())

@@ -88,6 +88,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--cell-timeout", type=float, default=300.0, help="seconds before a cell is a Timeout")
     group.addoption(
+        "--tag-survival",
+        action="store_true",
+        help="also measure how our exports' tags survive ONNX Runtime's optimizations, quantization "
+        "and Optimum's decoder merging (a few seconds a cell; docs/tag-survival.md)",
+    )
+    group.addoption(
         "--shard",
         default=None,
         metavar="I/N",
@@ -258,6 +264,7 @@ def run_case(
             commit=os.environ.get("MODELEXPORT_COMMIT") or None,
             threads=cell_threads,
             other_export=other,
+            tag_survival=request.config.getoption("--tag-survival"),
         )
         row = cell_runner.run(spec)
         if column_of(case) == "torchscript" and row.export.ok:

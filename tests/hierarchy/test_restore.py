@@ -4,7 +4,6 @@ the tags say what happened (kept, restored, fused, inherited). The tools run for
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from modelexport.errors import TagError
 from modelexport.graph import walk
 from modelexport.hierarchy import FUSED, RESTORED, TAG_KEYS, restore_tags
+from modelexport.hierarchy.survival import FILE_TOOLS, run_tool
 from modelexport.hierarchy.table import ModuleTable
 
 BACKENDS = ("torchscript", "dynamo")
@@ -31,35 +31,13 @@ def _tagged(model: onnx.ModelProto) -> float:
     return sum(1 for r in refs if set(TAG_KEYS) <= _tags(r.node).keys()) / len(refs)
 
 
-def _ort_optimized(source: Path, target: Path, level: str) -> onnx.ModelProto:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level.upper()}")
-    options.optimized_model_filepath = str(target)
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+def _run(tool: str, source: Path, target: Path) -> onnx.ModelProto:
+    """The tool as a user runs it (modelexport.hierarchy.survival.run_tool; BERT's fusions)."""
+    run_tool(tool, source, target, "bert")
     return onnx.load(str(target))
 
 
-def _fused(source: Path, target: Path) -> onnx.ModelProto:
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-    optimize_model(str(source), model_type="bert", opt_level=0).save_model_to_file(str(target))
-    return onnx.load(str(target))
-
-
-def _quantized(source: Path, target: Path) -> onnx.ModelProto:
-    from onnxruntime.quantization import quantize_dynamic
-
-    quantize_dynamic(str(source), str(target))
-    return onnx.load(str(target))
-
-
-TOOLS = {
-    "ort-basic": lambda s, t: _ort_optimized(s, t, "basic"),
-    "ort-extended": lambda s, t: _ort_optimized(s, t, "extended"),
-    "transformers-optimizer": _fused,
-    "quantize-dynamic": _quantized,
-}
+TOOLS = FILE_TOOLS
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +49,7 @@ def rewritten(zoo_export, tmp_path_factory):
         if (backend, tool) not in cache:
             source = zoo_export("bert", "text-classification", backend).path / "model.onnx"
             target = tmp_path_factory.mktemp(f"{tool}-{backend}") / "model.onnx"
-            as_written = TOOLS[tool](source, target)
+            as_written = _run(tool, source, target)
             restored = onnx.ModelProto()
             restored.CopyFrom(as_written)
             original = onnx.load(str(source))

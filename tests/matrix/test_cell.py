@@ -42,6 +42,7 @@ def test_a_real_cell_exports_once_and_records_every_check(bert_cell):
     tags = row.records["tags"]  # the tag checks of our export, on the model as the exporter loads it
     assert tags["ok"] is True and tags["nodes"] == row.hierarchy["nodes_total"] and tags["files"] == 1
     assert tags["sibling_groups"] == 1 and "first_divergence" not in row.records
+    assert "tag_survival" not in row.records  # measured only where a run asks for it
     assert row.versions["torch"].startswith("2.13.0") and row.machine["cpu_count"]
 
 
@@ -92,3 +93,18 @@ def test_a_model_type_this_transformers_has_is_run():
     from modelexport.matrix.cell import _absent_model_type
 
     assert _absent_model_type("bert") is None and _absent_model_type("not-in-the-zoo") is None
+
+
+@pytest.mark.slow
+def test_a_cell_asked_for_tag_survival_measures_every_tool_and_leaves_only_its_export(runner, tmp_path):
+    case = Case("t5", "text2text-generation-with-past", "torchscript", "modelexport")
+    row = runner.run(CellSpec(case, "test", str(tmp_path), tag_survival=True))
+    assert row.status() == "pass", row.failure()
+    record = row.records["tag_survival"]
+    assert set(record) >= {"ort-basic", "ort-extended", "quantize-dynamic", "merge-decoders"}, record
+    for tool in ("ort-basic", "ort-extended", "quantize-dynamic", "merge-decoders"):
+        nodes, _, after = record[tool]
+        assert nodes > 0 and after == nodes, (tool, record[tool])
+    assert record["ort-basic"][1] == 0  # ONNX Runtime's rewrite drops the metadata; restore_tags puts it back
+    left = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert left == [row.case_id]  # the unmerged export and the tools' files are gone

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import without_subject
-from ..render.schema import ExportOutcome, LoadCheck, Row, first_line
+from ..render.schema import TAG_SURVIVAL, ExportOutcome, LoadCheck, Row, first_line
 from ..tasks import task_for
 from ..verify import DEFAULT_ATOL
 from .cases import Case
-from .cell_records import add_records
+from .cell_records import add_records, survival_record
 from .checks import onnx_bytes, probe_import, run_checks
 from .environment import current_commit, machine_info, package_versions, utc_now
 from .generative_checks import run_generative_checks
@@ -42,6 +42,9 @@ class CellSpec:
     # The other backend's export of the same model and task, when its cell exported it in this run:
     # the tag checks then compare where both put the weight-carrying ops.
     other_export: str | None = None
+    # Measure how our export's tags survive ONNX Runtime's optimizations, its transformer fusions,
+    # quantization and Optimum's decoder merging (``cell_records.survival_record``).
+    tag_survival: bool = False
 
     @property
     def case_id(self) -> str:
@@ -189,6 +192,8 @@ def run_cell(spec: CellSpec) -> Row:
         row.optimum_available = not (row.optimum_load.ok is None and row.optimum_load.error)
     other = Path(spec.other_export) if spec.other_export else None
     add_records(row, out, source, case.atol, case.rtol, other)
+    if spec.tag_survival and case.exporter == "modelexport":
+        row.records[TAG_SURVIVAL] = survival_record(out, source, case.task, case.backend)
     row.utc = utc_now()
     return row
 
@@ -202,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="local")
     parser.add_argument("--workdir", default="matrix/.work/local")
     parser.add_argument("--atol", type=float, default=DEFAULT_ATOL)
+    parser.add_argument("--tag-survival", action="store_true", help="measure the tags' survival too")
     args = parser.parse_args(argv)
     case = Case(args.model, args.task, args.backend, args.exporter, atol=args.atol)
-    spec = CellSpec(case, args.env, args.workdir, commit=current_commit())
+    spec = CellSpec(case, args.env, args.workdir, commit=current_commit(), tag_survival=args.tag_survival)
     row = run_cell(spec)
     json.dump(row.to_dict(), sys.stdout, indent=2)
     print(f"\nstatus: {row.status()}", file=sys.stderr)

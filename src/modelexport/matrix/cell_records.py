@@ -104,6 +104,41 @@ def add_records(
         row.records[FIRST_DIVERGENCE] = record
 
 
+def survival_record(out: Path, source: Path, task: str, backend: str) -> dict[str, Any]:
+    """How the tags of our export in ``out`` survive the tools users run next
+    (:func:`modelexport.hierarchy.survival.summary`). An export with Optimum's merged decoder is
+    made again with its two decoders apart, for Optimum's own merge of them."""
+    import json
+    import math
+    import shutil
+
+    from ..export import run_export
+    from ..hierarchy.survival import MERGED, measure, summary
+
+    separate = out.parent / f"{out.name}-separate"
+    work = out.parent / f"{out.name}-tools"
+    merge_error = None
+    try:
+        model_type = str(json.loads((out / "config.json").read_text()).get("model_type", ""))
+        if (out / MERGED).is_file():
+            try:  # the export already passed or was measured: its check is not repeated here
+                run_export(
+                    str(source), separate, task=task, exporter=backend, force=True,
+                    merge_decoders=False, atol=math.inf, rtol=math.inf,
+                )  # fmt: skip
+            except Exception as e:
+                merge_error = f"unmerged export failed: {_message(e)}"
+        record = summary(measure(out, model_type, work, separate if separate.is_dir() else None))
+    except Exception as e:  # the measurement itself could not run
+        return {"error": f"tag survival not measured: {_message(e)}"}
+    finally:
+        shutil.rmtree(separate, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    if merge_error:
+        record["merge-decoders"] = merge_error
+    return record
+
+
 def fixed_sizes_record(out: Path) -> dict[str, Any]:
     """The sizes our export in ``out`` fixed (its export_metadata.json): ``image_size`` true where
     its images have the processor's one size, ``axes`` where torch.export fixed batch or sequence."""

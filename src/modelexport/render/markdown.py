@@ -10,6 +10,7 @@ from .failures import failure_groups
 from .records import record_summary, tag_state
 from .results import Results
 from .schema import BACKENDS, FIRST_DIVERGENCE, TAGS, VERSION_KEYS, Row, Status
+from .survival import survival_lines
 
 MARKS: dict[Status, str] = {"pass": "✅", "ort-only": "🔷", "fail": "❌", "n/a": "➖"}
 MEANINGS: dict[Status, str] = {
@@ -282,6 +283,7 @@ def render_markdown(results: Results) -> str:
         "## Matrix",
         "",
         *_matrix(results),
+        *survival_lines(results.rows, _table),
         "## Environments",
         "",
         *_environments(results),

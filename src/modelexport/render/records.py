@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .schema import FIRST_DIVERGENCE, FIXED_SIZES, TAGS, Row
+from .schema import FIRST_DIVERGENCE, FIXED_SIZES, TAG_SURVIVAL, TAGS, Row
 
-TITLES = {TAGS: "tag checks", FIRST_DIVERGENCE: "first divergent module", FIXED_SIZES: "fixed sizes"}
+TITLES = {
+    TAGS: "tag checks",
+    FIRST_DIVERGENCE: "first divergent module",
+    FIXED_SIZES: "fixed sizes",
+    TAG_SURVIVAL: "tag survival",
+}
 
 
 def _share(record: Mapping[str, Any], key: str) -> float:
@@ -65,6 +70,31 @@ def divergence_summary(record: Mapping[str, Any]) -> str:
     return text
 
 
+def survival_counts(value: Any) -> tuple[int, int, int] | None:
+    """``(nodes, tagged before, tagged after)`` of one tool's entry in a tag-survival record, or
+    None where the entry is the tool's error."""
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1]), int(value[2])
+    return None
+
+
+def survival_summary(record: Mapping[str, Any]) -> str:
+    """``ort-basic 0% → 100%, quantize-dynamic 83% → 100%, transformers-optimizer failed (...)``:
+    per tool, the share of nodes tagged as the tool wrote them → after restore_tags."""
+    if record.get("error"):
+        return str(record["error"])
+    parts = []
+    for tool, value in record.items():
+        counts = survival_counts(value)
+        if counts is None:
+            parts.append(f"{tool} failed ({value})")
+            continue
+        nodes, before, after = counts
+        shares = f"{before / nodes:.0%} → {after / nodes:.0%}" if nodes else "no nodes"
+        parts.append(f"{tool} {shares}")
+    return ", ".join(parts) or "no file measured"
+
+
 def record_summary(name: str, record: Any) -> str:
     """One line for the record ``name`` of a row."""
     if not isinstance(record, Mapping):
@@ -73,6 +103,8 @@ def record_summary(name: str, record: Any) -> str:
         return tag_summary(record)
     if name == FIRST_DIVERGENCE:
         return divergence_summary(record)
+    if name == TAG_SURVIVAL:
+        return survival_summary(record)
     if "ok" in record:
         state = {True: "ok", False: "failed", None: "not run"}.get(record["ok"], str(record["ok"]))
         return f"{state}: {record['error']}" if record.get("error") else state

@@ -32,6 +32,10 @@ FIRST_DIVERGENCE = "first_divergence"
 # ``{"image_size": true}`` where the graph failed at other image sizes and was exported at the
 # processor's, ``{"axes": {name: size}}`` where torch.export fixed an axis.
 FIXED_SIZES = "fixed_sizes"
+# Per tool users run next (``modelexport.hierarchy.survival.TOOLS``): ``[nodes, tagged as the tool
+# wrote them, tagged after restore_tags]`` over the export's files, or the tool's error. Measured
+# where a run asks for it (``pytest matrix/ --tag-survival``); information, never a verdict.
+TAG_SURVIVAL = "tag_survival"
 
 # Order in which statuses and columns are shown; the renderers share it.
 STATUSES: tuple[Status, ...] = ("pass", "ort-only", "fail", "n/a")
