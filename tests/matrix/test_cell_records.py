@@ -59,6 +59,25 @@ def test_a_parity_failure_comes_before_a_tag_failure_and_is_what_the_divergence_
     assert not failed_parity(_row()) and not failed_parity(_row(records={"tags": FAILED_TAGS}))
 
 
+@pytest.mark.parametrize(
+    ("check", "error", "diffs", "stage"),
+    [
+        ("ort", "ONNX Runtime: InvalidArgument: Unexpected input data type", {}, "ort run"),
+        ("ort", "'logits' max|Δ| 3.1e-02 > atol 0.0001 / rtol 0.0001", {"logits": 0.031}, "ort parity"),
+        ("ort", "output 'logits' missing", {}, "ort parity"),
+        ("optimum", "run: ValueError: input_values must be provided", {}, "optimum run"),
+        ("optimum", "run on the batch-1 inputs: KeyError: 'x'", {}, "optimum run"),
+        ("optimum", "'logits' max|Δ| 4.0e+00 > atol 0.0001 / rtol 0.0001", {"logits": 4.0}, "optimum parity"),
+    ],
+)
+def test_a_file_that_raised_as_it_ran_fails_at_run_not_parity_and_is_still_diagnosed(
+    check, error, diffs, stage
+):
+    row = _row()
+    setattr(row, f"{check}_parity", ParityCheck(ok=False, error=error, max_abs_diff=diffs))
+    assert row.failure() == (stage, error) and failed_parity(row)
+
+
 def test_a_lean_record_keeps_ok_and_what_says_something_and_reads_back_whole():
     full = TagCheck(ok=True, files=1, nodes=233, sibling_groups=1, inherited_share=0.133).to_json()
     assert lean(full) == {"ok": True, "files": 1, "nodes": 233, "sibling_groups": 1, "inherited_share": 0.133}

@@ -86,8 +86,8 @@ def test_a_run_without_a_record_says_so_and_expects_every_cell_to_pass():
 
 
 def test_an_expected_failure_is_reported_with_its_recorded_cause():
-    assert xfail_reason(Expectation("fail", "optimum parity", "run: KeyError: 'x'")) == (
-        "known failure, recorded: optimum parity: run: KeyError: 'x'"
+    assert xfail_reason(Expectation("fail", "optimum run", "run: KeyError: 'x'")) == (
+        "known failure, recorded: optimum run: run: KeyError: 'x'"
     )
 
 

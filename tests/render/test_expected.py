@@ -46,7 +46,7 @@ def _row(status: str, stage: str = "export") -> Row:
 def test_a_record_round_trips_through_its_text():
     cells = {
         "b-t-dynamo": Expectation("pass"),
-        "a-t-optimum": Expectation("fail", "optimum parity", "run: KeyError: 'last_hidden_state'"),
+        "a-t-optimum": Expectation("fail", "optimum run", "run: KeyError: 'last_hidden_state'"),
         "c-t-optimum": Expectation("n/a"),
         "d-t-torchscript": Expectation("ort-only"),
         "e-t-dynamo": Expectation("fail", "export", None),
@@ -55,7 +55,7 @@ def test_a_record_round_trips_through_its_text():
     lines = text.splitlines()
     assert lines[2] == "#   modelexport matrix expect --env env1"
     assert lines[3:] == [
-        "a-t-optimum fail optimum parity: run: KeyError: 'last_hidden_state'",
+        "a-t-optimum fail optimum run: run: KeyError: 'last_hidden_state'",
         "b-t-dynamo pass",
         "c-t-optimum n/a",
         "d-t-torchscript ort-only",
@@ -97,7 +97,7 @@ def test_a_cell_listed_twice_is_an_error():
         (Expectation("ort-only"), _row("fail"), "regression", True),
         (Expectation("fail", "export", "x"), _row("pass"), "new pass", True),
         (Expectation("fail", "export", "x"), _row("ort-only"), "new pass", True),
-        (Expectation("fail", "export", "x"), _row("fail", "optimum parity"), "changed", True),
+        (Expectation("fail", "export", "x"), _row("fail", "optimum run"), "changed", True),
         (Expectation("pass"), _row("ort-only"), "changed", True),
         (Expectation("n/a"), _row("pass"), "changed", True),
         (None, _row("pass"), "unrecorded", False),
@@ -112,7 +112,7 @@ def test_verdict_and_whether_it_makes_a_run_red(recorded, now, kind, red):
 
 def test_recording_a_row_writes_its_status_and_for_a_failure_its_stage_and_cause():
     assert expectation_of(_row("pass")) == Expectation("pass")
-    assert expectation_of(_row("fail", "optimum parity")) == Expectation(
-        "fail", "optimum parity", "run: KeyError: 'x'"
+    assert expectation_of(_row("fail", "optimum run")) == Expectation(
+        "fail", "optimum run", "run: KeyError: 'x'"
     )
     assert verdict(expectation_of(_row("fail")), _row("fail")) == "expected"

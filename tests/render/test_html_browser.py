@@ -253,11 +253,11 @@ def test_a_cell_opens_its_details_with_error_record_versions_commit_and_seconds(
     browser.open(big_page.as_uri() + "#status=fail&cols=torchscript,dynamo,optimum")
     browser.script(
         "const cell = [...document.querySelectorAll('#matrix td.s-fail')]"
-        ".find(td => td.title.startsWith('optimum parity')); cell.click();"
+        ".find(td => td.title.startsWith('optimum run')); cell.click();"
     )
     assert browser.script("return document.getElementById('details').hidden") is False
     text = browser.script("return document.getElementById('details').innerText")
-    assert "optimum parity" in text and "run: KeyError:" in text
+    assert "optimum run" in text and "run: KeyError:" in text
     assert re.search(
         r"first divergent module\s+model\d+\.encoder\.layer\.1\.attention \(BertAttention\)", text
     )

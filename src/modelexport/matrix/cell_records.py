@@ -17,8 +17,8 @@ from typing import Any
 
 from ..render.schema import FIRST_DIVERGENCE, FIXED_SIZES, TAGS, Row, first_line
 
-# Stages whose failure is numbers that differ (or a run that failed) after a good export.
-PARITY_STAGES = ("ort parity", "optimum parity")
+# Stages whose failure is numbers that differ, or a file that raised as it ran, after a good export.
+PARITY_STAGES = ("ort parity", "optimum parity", "ort run", "optimum run")
 # A diff longer than this is given up (the cell's own timeout must not turn its failure into a Timeout).
 DIVERGENCE_SECONDS = 90.0
 ERROR_LIMIT = 300
@@ -96,7 +96,7 @@ def add_records(
         failure = row.failure()
         if record.get("module") is None and "found_by" not in record and failure is not None:
             stage, message = failure
-            if stage == "optimum parity" and message.startswith("run:"):  # Optimum raised, not the file
+            if stage == "optimum run":  # Optimum's class raised, not ONNX Runtime on the file
                 record["note"] = (
                     f"Optimum's class raised before running the file ({message.removeprefix('run:').strip()}); "
                     "every module's outputs match PyTorch"

@@ -57,7 +57,7 @@ def cell_text(row: Row | None, marks: Mapping[Status, str] = MARKS) -> str:
     status = row.status()
     if status == "fail":
         stage = (row.failure() or ("", ""))[0]
-        check = {"ort parity": row.ort_parity, "optimum parity": row.optimum_parity}.get(stage)
+        check = {"ort": row.ort_parity, "optimum": row.optimum_parity}.get(stage.split(" ")[0])
         diff = fmt_diff(check.worst()) if check else ""
         return f"{marks[status]} {stage} {diff}".strip()
     if status == "n/a":

@@ -174,12 +174,13 @@ class Row:
         if self.files.ok is not True:
             return ("files", "missing: " + ", ".join(self.files.missing or ["(not checked)"]))
         if self.ort_parity.ok is not True:
-            return ("ort parity", self.ort_parity.error or _diff_text(self.ort_parity))
+            return (_stage("ort", self.ort_parity), self.ort_parity.error or _diff_text(self.ort_parity))
         if self.optimum_available:
             if self.optimum_load.ok is not True:
                 return ("optimum load", self.optimum_load.error or "not run")
             if self.optimum_parity.ok is not True:
-                return ("optimum parity", self.optimum_parity.error or _diff_text(self.optimum_parity))
+                check = self.optimum_parity
+                return (_stage("optimum", check), check.error or _diff_text(check))
         return self._record_failure()
 
     def _record_failure(self) -> tuple[str, str] | None:
@@ -229,6 +230,18 @@ class Row:
                 f"malformed results row {data.get('case_id')!r}: {e}.",
                 hint="the file was written by something else or edited by hand.",
             ) from e
+
+
+# How the checks begin the error of a file that raised as it ran (ONNX Runtime refused an input or
+# stopped at a node; Optimum's class raised): no output was compared.
+RUN_ERRORS = ("ONNX Runtime: ", "run: ", "run on the ")
+
+
+def _stage(runner: str, check: ParityCheck) -> str:
+    """``<runner> run`` when the file could not be run on the check's inputs, else ``<runner>
+    parity`` (its outputs were compared, or are missing or misshapen)."""
+    raised = not check.max_abs_diff and (check.error or "").startswith(RUN_ERRORS)
+    return f"{runner} run" if raised else f"{runner} parity"
 
 
 def _diff_text(check: ParityCheck) -> str:
