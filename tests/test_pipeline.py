@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from modelexport import export_with_config, run_export, validate_optimum_compatibility
+from modelexport.errors import ModelRunError
 
 REQUIRED = ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "export_metadata.json")
 
@@ -327,3 +328,66 @@ def test_a_sequence_length_the_models_code_fixes_is_exported_at_that_length(zoo_
     assert ort_parity(out, reference, 1e-4, 1e-4).ok
     validate_optimum_compatibility(out)  # the sample is padded to the length the file takes
     assert diff_export(out).first_divergent_module is None
+
+
+BOUND = 40  # tokens the patched BERT below accepts, fewer than the check inputs' 128
+
+
+@pytest.fixture
+def bert_bounded_by_code(monkeypatch):
+    """BERT whose embeddings refuse more than BOUND tokens, as CLIP's do, while its config allows
+    512: what the config says does not reveal the bound, only the model's code does."""
+    from transformers.models.bert import modeling_bert
+
+    original = modeling_bert.BertEmbeddings.forward
+
+    def forward(self, input_ids=None, *args, **kwargs):
+        if input_ids is not None and input_ids.shape[1] > BOUND:
+            raise ValueError(f"at most {BOUND} tokens, got {input_ids.shape[1]}")
+        return original(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_bert.BertEmbeddings, "forward", forward)
+
+
+def test_a_sequence_bound_only_the_models_code_knows_keeps_the_checks_within_it(
+    zoo_dir, tmp_path, bert_bounded_by_code
+):
+    """PyTorch refuses the 3 x 128 check inputs, so TorchScript cannot be verified and auto moves
+    on; torch.export finds the bound (sequence_length <= 40), the checks are made again at 40 tokens,
+    and the metadata records the range and that the checks were limited to it. Diff and the
+    matrix's references read it back and stay within it."""
+    from modelexport.diagnose import diff_export
+    from modelexport.matrix.checks import declared_axis_limits, ort_parity, pytorch_reference
+
+    src = zoo_dir("bert", "feature-extraction")
+    with pytest.raises(ModelRunError, match="at most 40 tokens"):
+        run_export(str(src), tmp_path / "ts", exporter="torchscript")
+    out, status = run_export(str(src), tmp_path / "out")
+    assert status.ok and status.exporter == "dynamo"
+    assert "PyTorch itself fails" in (status.fallback_from or "")
+    meta = json.loads((out / "export_metadata.json").read_text())
+    bound = meta["axis_ranges"]["sequence_length"]
+    assert (bound["max"], bound["limits_checks"], bound["by"]) == (BOUND, True, "dynamo")
+    checked = {c["check"]: c for c in meta["verification"]["checks"]}
+    assert all(c["ok"] for c in checked.values())
+    assert checked["batch"]["input_shapes"]["input_ids"] == [3, BOUND]
+    assert checked["single"]["input_shapes"]["input_ids"] == [1, 7]
+    assert meta["fixed_axes"] is None  # still dynamic: any length up to the bound
+    assert declared_axis_limits(out) == {"sequence_length": BOUND}
+    reference = pytorch_reference(src, "feature-extraction", axis_limits=declared_axis_limits(out))
+    assert reference.error is None and ort_parity(out, reference, 1e-4, 1e-4).ok
+    assert diff_export(out).first_divergent_module is None
+
+
+def test_a_bound_within_the_check_inputs_is_recorded_and_changes_nothing(zoo_dir, tmp_path):
+    """CLIP's text positions bound the sequence (its config says so too: the checks already stay
+    within); the dynamo export records the range, TorchScript's records none."""
+    src = zoo_dir("clip", "zero-shot-image-classification")
+    out, status = run_export(str(src), tmp_path / "dynamo", exporter="dynamo")
+    positions = transformers.AutoConfig.from_pretrained(src).text_config.max_position_embeddings
+    assert status.axis_ranges["sequence_length"] == {
+        "min": 2, "max": positions, "limits_checks": False, "by": "dynamo"
+    }  # fmt: skip
+    assert json.loads((out / "export_metadata.json").read_text())["axis_ranges"] == status.axis_ranges
+    _, traced = run_export(str(src), tmp_path / "ts", exporter="torchscript")
+    assert traced.axis_ranges is None

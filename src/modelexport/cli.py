@@ -174,6 +174,12 @@ def export(
             f"  (fixed at one size, as the model's code fixes it: {sizes}; inputs must have that size; "
             "see fixed_axes in export_metadata.json)"
         )
+    if status.axis_ranges:
+        bounds = ", ".join(_bound_text(axis, r) for axis, r in status.axis_ranges.items())
+        click.echo(
+            f"  (bounded by the model's code, as torch.export found: {bounds}; inputs beyond are not "
+            "supported; see axis_ranges in export_metadata.json)"
+        )
     for name, size in files_with_sizes(out_dir):
         click.echo(f"  {name:<28} {format_size(size):>10}")
     verification = status.verification or {}
@@ -191,6 +197,14 @@ def export(
             f"top-level forward{' (tags stripped: --clean-onnx; see hierarchy.json)' if clean_onnx else ''}"
         )
     click.echo(f"done in {time.perf_counter() - started:.1f} s")
+
+
+def _bound_text(axis: str, bound: dict[str, Any]) -> str:
+    """``sequence_length 2..512``, ``num_channels = 3``, ``batch_size >= 2``."""
+    low, high = bound.get("min"), bound.get("max")
+    if high is None:
+        return f"{axis} >= {low}"
+    return f"{axis} = {low}" if low == high else f"{axis} {low}..{high}"
 
 
 def _checked_shapes(verification: dict[str, Any]) -> dict[str, str]:

@@ -62,10 +62,17 @@ class IOSpec:
     # found the model's code specialises them), with that size: no input declares them, and the
     # check inputs are made at that size (see modelexport.pipeline).
     fixed: tuple[tuple[str, int], ...] = ()
+    # The largest size of a dynamic axis the model's code allows (an exporter found it bounds the
+    # axis below the size the check inputs would have): the check inputs are made no larger.
+    limits: tuple[tuple[str, int], ...] = ()
 
     def fixed_size(self, axis: str) -> int | None:
         """The size the export fixes ``axis`` at, or ``None`` when it is not fixed."""
         return dict(self.fixed).get(axis)
+
+    def limit(self, axis: str) -> int | None:
+        """The largest size the export allows ``axis``, or ``None`` when it sets none."""
+        return dict(self.limits).get(axis)
 
     @property
     def input_names(self) -> list[str]:
@@ -85,7 +92,7 @@ class IOSpec:
         def rename(specs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
             return tuple(TensorSpec(identifier(t.name), t.axes) for t in specs)
 
-        return IOSpec(rename(self.inputs), rename(self.outputs), self.fixed)
+        return IOSpec(rename(self.inputs), rename(self.outputs), self.fixed, self.limits)
 
     def to_json(self) -> dict[str, Any]:
         return {

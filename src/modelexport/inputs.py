@@ -57,13 +57,17 @@ FIXABLE_AXES = frozenset({"batch_size", "sequence_length"})
 
 def shape_of(io: IOSpec, phase: Phase) -> Shape:
     """The sizes of ``phase``'s input set for ``io``: :data:`SHAPES`, with the axes ``io`` fixes at
-    their one size."""
+    their one size, and no larger than the limits ``io`` sets."""
     shape = SHAPES[phase]
-    batch, sequence = io.fixed_size("batch_size"), io.fixed_size("sequence_length")
+
+    def size(axis: str, default: int) -> int:
+        fixed, limit = io.fixed_size(axis), io.limit(axis)
+        if fixed is not None:
+            return fixed
+        return default if limit is None else min(default, limit)
+
     return replace(
-        shape,
-        batch=shape.batch if batch is None else batch,
-        sequence=shape.sequence if sequence is None else sequence,
+        shape, batch=size("batch_size", shape.batch), sequence=size("sequence_length", shape.sequence)
     )
 
 

@@ -192,15 +192,21 @@ def build_io_spec(
     *,
     fixed_image_size: bool = False,
     fixed_axes: Mapping[str, int] | None = None,
+    axis_limits: Mapping[str, int] | None = None,
 ) -> IOSpec:
     """Optimum's input/output names and dynamic axes for this model and task. The outputs are those
     the task declares that the model returns (found by running it once on dummy inputs); a model
     returning none of them (MaskFormer's segmentation, MGP-STR's three logits) exports every tensor
     it returns, under its own names. ``fixed_image_size``: ``pixel_values`` at the processor's
     height and width only (for a graph that bakes them, see the pipeline). ``fixed_axes``: axis
-    name -> the one size the model's code allows (found by an exporter, see the pipeline)."""
+    name -> the one size the model's code allows; ``axis_limits``: axis name -> the largest (both
+    found by an exporter, see the pipeline)."""
     spec = _build_io_spec(model, task, tokenizer, config, preprocessors, fixed_image_size, fixed_axes or {})
-    return replace(spec, fixed=tuple(sorted((fixed_axes or {}).items())))
+    return replace(
+        spec,
+        fixed=tuple(sorted((fixed_axes or {}).items())),
+        limits=tuple(sorted((axis_limits or {}).items())),
+    )
 
 
 def _build_io_spec(

@@ -14,13 +14,15 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import onnx
 
+from .axis_ranges import AxisLimits, limits_needed, ranges_record
+from .axis_ranges import merged as merged_ranges
 from .backends import Backend, Captured, capture_graph, get_backend
 from .backends.fixed_axes import FixedAxes
 from .common import IOSpec, identifier
@@ -94,6 +96,10 @@ class ExportStatus:
     # Batch or sequence axes exported at one size because the model's code fixes them (torch.export
     # says so): ``{"sizes": {axis: size}, "why": ...}``; ``None`` when every axis is as Optimum's.
     fixed_axes: dict[str, Any] | None = None
+    # Dynamic axes the model's code bounds, as the backend found them (torch.export's range
+    # constraints): ``{axis: {"min", "max", "limits_checks"}}``, ``limits_checks`` true where the
+    # check inputs were made no larger than ``max``; ``None`` when nothing bounds an axis.
+    axis_ranges: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -189,7 +195,7 @@ def _graph_io(part: Part, proto: onnx.ModelProto) -> IOSpec:
     """``part.io`` less the inputs the exporter dropped as unused (the decoder with past reads no
     ``encoder_hidden_states``: cross-attention comes from the cache)."""
     present = {v.name for v in proto.graph.input}
-    return IOSpec(tuple(t for t in part.io.inputs if t.name in present), part.io.outputs, part.io.fixed)
+    return replace(part.io, inputs=tuple(t for t in part.io.inputs if t.name in present))
 
 
 def _summary(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -213,6 +219,11 @@ class _Run:
         self.refs: References | None = None
         self.fixed_image_size = False
         self.fixed_axes: dict[str, int] = {}
+        # Axes whose check inputs are made no larger than the model's code allows, and PyTorch's
+        # failure on the check inputs while it is not known yet whether the bounds explain it.
+        self.axis_limits: dict[str, int] = {}
+        self.run_error: ModelRunError | None = None
+        self.run_error_at_check_sizes = False
         # With several backends, a graph failing only at other image sizes is not fixed at once:
         # another backend may export it at every size. The backends that could be are kept here.
         self.defer_fixed_image_size = False
@@ -228,26 +239,38 @@ class _Run:
         self.loaded = loaded
         return loaded
 
-    def _plan(self, loaded: LoadedModel) -> tuple[Plan, References]:
+    def _plan(self, loaded: LoadedModel, defer_run_error: bool = False) -> tuple[Plan, References | None]:
         """The plan and PyTorch's outputs on its check inputs, before anything is traced, from the
-        model as the user has it; a model PyTorch cannot run on them is a ModelRunError."""
+        model as the user has it; a model PyTorch cannot run on them is a ModelRunError, kept in
+        ``run_error`` with ``defer_run_error`` (references ``None``) until the capture tells
+        whether the model's code bounds an axis the check inputs exceed."""
         if self.plan is None or self.refs is None:
+            self.run_error = None
             try:
-                self.plan = make_plan(
-                    loaded,
-                    merge_decoders=self.options.merge_decoders,
-                    fixed_image_size=self.fixed_image_size,
-                    fixed_axes=self.fixed_axes,
-                )
+                if self.plan is None:
+                    self.plan = make_plan(
+                        loaded,
+                        merge_decoders=self.options.merge_decoders,
+                        fixed_image_size=self.fixed_image_size,
+                        fixed_axes=self.fixed_axes,
+                        axis_limits=self.axis_limits,
+                    )
                 self.refs = references(self.plan)
             except ModelExportError:
                 raise
             except Exception as e:
-                raise ModelRunError(
+                error = ModelRunError(
                     f"{subject(self.status.source, self.status.task)}: PyTorch itself fails on synthetic "
                     f"inputs: {type(e).__name__}: {first_line(e)}",
                     hint="the model needs inputs this task does not provide; check --task.",
-                ) from e
+                )
+                error.__cause__ = e
+                # Only a failure at the check inputs' sizes may be a bound of the model's code that
+                # the capture finds; a model that fails on the trace inputs too fails for any backend.
+                self.run_error_at_check_sizes = self.plan is not None and _runs_on_trace_inputs(self.plan)
+                if self.plan is None or not (defer_run_error and self.run_error_at_check_sizes):
+                    raise error from e
+                self.run_error = error
         return self.plan, self.refs
 
     def attempt(self, backend: Backend, out: Path, hint: str | None) -> _Written:
@@ -275,6 +298,26 @@ class _Run:
             self.status.fixed_axes = {"sizes": dict(fixed.sizes), "why": f"{backend.name}: {fixed.reason}"}
             return written
 
+    def _attempt_within_limits(self, backend: Backend, out: Path, hint: str | None) -> _Written:
+        """:meth:`_attempt`, and once more with check inputs no larger than the model's code allows
+        when the capture finds it bounds an axis below their size (CLIP-like text embeddings that
+        refuse more tokens than they have positions, where the config does not say so)."""
+        try:
+            return self._attempt(backend, out, hint)
+        except CaptureError as e:
+            limits = e.__cause__ if isinstance(e.__cause__, AxisLimits) else None
+            if limits is None or self.axis_limits:
+                raise
+            if self.progress:
+                self.progress(f"{backend.name}: {limits}; checking within those sizes")
+            _empty(out)
+            self.axis_limits, self.plan, self.refs = dict(limits.sizes), None, None
+            try:
+                return self._attempt(backend, out, hint)
+            except (CaptureError, VerifyError, ModelRunError):
+                self.axis_limits, self.plan, self.refs = {}, None, None
+                raise
+
     def _attempt_at_image_size(self, backend: Backend, out: Path, hint: str | None) -> _Written:
         """:meth:`_attempt`, and once more at the processor's image size when that is what fails.
 
@@ -283,7 +326,7 @@ class _Run:
         BEiT with dynamo) is exported again with a static height and width, which ``pixel_values``
         then declares; the metadata says why. The second failure, if any, is the one raised."""
         try:
-            return self._attempt(backend, out, hint)
+            return self._attempt_within_limits(backend, out, hint)
         except VerifyError as e:
             plan = self.plan
             if self.fixed_image_size or plan is None or not _fails_only_at_other_image_sizes(plan, e):
@@ -298,7 +341,7 @@ class _Run:
             _empty(out)
             self.fixed_image_size, self.plan, self.refs = True, None, None
             try:
-                written = self._attempt(backend, out, hint)
+                written = self._attempt_within_limits(backend, out, hint)
             except (CaptureError, VerifyError):
                 self.fixed_image_size, self.plan, self.refs = False, None, None
                 raise
@@ -311,14 +354,28 @@ class _Run:
         opset = options.opset or backend.default_opset
         written = _Written()
         with _stage(status, "capture", progress, hint):
-            plan, refs = self._plan(self.loaded)
+            defer = backend.reports_axis_ranges and not self.axis_limits
+            plan, refs = self._plan(self.loaded, defer_run_error=defer)
             captured: dict[str, Captured] = {}
             status.patches = []
-            for part in plan.parts:
-                captured[part.file], applied = _capture(
-                    part, plan.task.layout, self.loaded.model, backend, opset, out
-                )
-                status.patches += [p for p in applied if p not in status.patches]
+            try:
+                for part in plan.parts:
+                    captured[part.file], applied = _capture(
+                        part, plan.task.layout, self.loaded.model, backend, opset, out
+                    )
+                    status.patches += [p for p in applied if p not in status.patches]
+            except Exception as e:
+                if self.run_error is not None:  # PyTorch failed first: that is the cause
+                    raise self.run_error from e
+                raise
+            ranges = merged_ranges(c.axis_ranges for c in captured.values())
+            needed = limits_needed(plan, ranges)
+            if needed and not self.axis_limits:
+                raise AxisLimits(needed)  # made again with check inputs within the bounds
+            if refs is None:
+                assert self.run_error is not None
+                raise self.run_error
+            status.axis_ranges = ranges_record(ranges, self.axis_limits, backend.name)
         with _stage(status, "tag", progress):
             reports = {
                 part.file: tag_model(
@@ -365,6 +422,7 @@ class _Run:
                 "model_patches": status.patches,
                 "fixed_image_size": status.fixed_image_size,
                 "fixed_axes": status.fixed_axes,
+                "axis_ranges": status.axis_ranges,
                 "opset": opset,
                 "clean_onnx": options.clean_onnx,
                 "export_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -381,6 +439,19 @@ class _Run:
                 "stages": {k: asdict(v) for k, v in status.stages.items()},
             }
             write_json(out / METADATA_FILE, meta)
+
+
+def _runs_on_trace_inputs(plan: Plan) -> bool:
+    """Does PyTorch run every part of ``plan`` on the inputs it is traced with?"""
+    import torch
+
+    try:
+        with torch.no_grad():
+            for part in plan.parts:
+                part.module.run(part.trace)  # type: ignore[operator]
+    except Exception:
+        return False
+    return True
 
 
 def _empty(out: Path) -> None:
@@ -437,8 +508,13 @@ def run_pipeline(
                 written = run.attempt(backend, attempt_dir, hint)
             except (CaptureError, VerifyError) as e:
                 shutil.rmtree(attempt_dir, ignore_errors=True)
-                if isinstance(e, ModelRunError):
-                    raise  # no backend can trace a model PyTorch cannot run
+                if isinstance(e, ModelRunError) and not (
+                    run.run_error_at_check_sizes
+                    and any(get_backend(n).reports_axis_ranges for n in backends[i + 1 :])
+                ):
+                    # No backend can trace a model PyTorch cannot run, unless one finds that the
+                    # model's code bounds an axis the check inputs exceed.
+                    raise
                 failures.append((backend.name, e))
                 if last and len(failures) == 1:
                     raise

@@ -21,10 +21,11 @@ def make_plan(
     merge_decoders: bool = True,
     fixed_image_size: bool = False,
     fixed_axes: Mapping[str, int] | None = None,
+    axis_limits: Mapping[str, int] | None = None,
 ) -> Plan:
     """Every part of the export of ``loaded``, with its traced module and its trace/verify inputs
     (``fixed_image_size``: images at the processor's size only; ``fixed_axes``: axis name -> the one
-    size the model's code allows; see :mod:`.pipeline`)."""
+    size the model's code allows; ``axis_limits``: axis name -> the largest; see :mod:`.pipeline`)."""
     task = loaded.task
     if task.generative:
         return generative_plan(loaded.model, task, loaded.preprocessors, merge_decoders=merge_decoders)
@@ -36,6 +37,7 @@ def make_plan(
         loaded.preprocessors,
         fixed_image_size=fixed_image_size,
         fixed_axes=fixed_axes,
+        axis_limits=axis_limits,
     )
     args = (io, loaded.config, loaded.preprocessors)
     part = Part(
@@ -56,9 +58,27 @@ def fixed_axes_of(metadata: Mapping[str, Any] | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in (fixed.get("sizes") or {}).items()} if isinstance(fixed, dict) else {}
 
 
+def axis_limits_of(metadata: Mapping[str, Any] | None) -> dict[str, int]:
+    """The largest sizes an export's check inputs were limited to, as its ``export_metadata.json``
+    records them under ``axis_ranges``: axis name -> the range's ``max`` where ``limits_checks``."""
+    ranges = (metadata or {}).get("axis_ranges") or {}
+    if not isinstance(ranges, dict):
+        return {}
+    return {
+        str(name): int(r["max"])
+        for name, r in ranges.items()
+        if isinstance(r, dict) and r.get("limits_checks") and isinstance(r.get("max"), int)
+    }
+
+
 def plan_of_export(loaded: LoadedModel, metadata: Mapping[str, Any] | None) -> Plan:
     """The plan an export was made with, as its ``export_metadata.json`` records it: images at the
-    processor's size, axes fixed at one size (read by ``diff`` and ``optimize``/``quantize``, which
-    check the files on the plan's inputs)."""
+    processor's size, axes fixed at one size or limited (read by ``diff`` and ``optimize`` /
+    ``quantize``, which check the files on the plan's inputs)."""
     fixed_image_size = bool((metadata or {}).get("fixed_image_size"))
-    return make_plan(loaded, fixed_image_size=fixed_image_size, fixed_axes=fixed_axes_of(metadata))
+    return make_plan(
+        loaded,
+        fixed_image_size=fixed_image_size,
+        fixed_axes=fixed_axes_of(metadata),
+        axis_limits=axis_limits_of(metadata),
+    )

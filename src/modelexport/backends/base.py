@@ -23,12 +23,15 @@ class Captured:
     in the graph itself (TorchScript), else ``None``. ``weights``: initializers of ``proto`` that
     are placeholders (name, shape, type, no data) with their bytes still in these tensors; write
     the model with :func:`modelexport.packaging.save_onnx`, or :func:`modelexport.wire.materialize`
-    it first to use ``proto`` on its own.
+    it first to use ``proto`` on its own. ``axis_ranges``: see the field.
     """
 
     proto: onnx.ModelProto
     scopes: TorchScriptScopes | None = None
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Dynamic axes the model's code bounds (axis name -> (min, max or None)), as torch.export
+    # inferred them; the dynamo backend only (TorchScript's tracer records no such thing).
+    axis_ranges: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -37,6 +40,8 @@ class Backend(Protocol):
     # The opsets it can write (``--opset`` outside them is refused before any work).
     min_opset: int
     max_opset: int
+    # Whether ``Captured.axis_ranges`` says what the model's code bounds (else it is always empty).
+    reports_axis_ranges: bool
 
     def capture(
         self,

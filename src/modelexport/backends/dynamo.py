@@ -32,13 +32,14 @@ from ..graph import (
 from ..hierarchy.direct_calls import record_direct_calls
 from .base import Captured, capture_graph
 from .exact_zeros import exact_zero_patterns
-from .fixed_axes import fixed_axes_behind
+from .fixed_axes import axis_ranges, fixed_axes_behind
 from .translations import translation_table
 
 
 class DynamoBackend:
     name: BackendName = "dynamo"
     default_opset = 18
+    reports_axis_ranges = True  # torch.export's range constraints
     # Below 14 the exporter writes opset 18 whatever was asked; above what the onnx package knows,
     # there is no such opset (what ONNX Runtime runs is checked by verification).
     min_opset, max_opset = 14, int(onnx.defs.onnx_opset_version())
@@ -94,7 +95,7 @@ class DynamoBackend:
         gelu_in_fusable_order(proto.graph)
         transpose_last_two_in_one_op(proto)
         drop_intermediate_shapes(proto)
-        return Captured(proto)
+        return Captured(proto, axis_ranges=axis_ranges(getattr(program, "exported_program", None), io))
 
 
 # Axes every model must keep dynamic; the exporter raises if the model specialises one of them.

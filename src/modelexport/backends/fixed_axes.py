@@ -1,4 +1,4 @@
-"""Axes the model's code fixes at one size, as torch.export reports them.
+"""Axes the model's code fixes at one size or bounds, as torch.export reports them.
 
 torch.export refuses a dimension declared dynamic that the model's code specialises to a constant
 (Funnel's pooling arithmetic fixes the sequence length it was traced at). It says so in one of two
@@ -15,11 +15,18 @@ forms, depending on how the dimension was declared::
 export's io spec, so the pipeline can export again with those axes at that size (and verify there)
 instead of failing. Only the axes :data:`modelexport.inputs.FIXABLE_AXES` lists qualify: a range
 conflict, or an axis the check inputs cannot be made at one size for, leaves the error as it is.
+
+A model's code may also bound an axis it keeps dynamic (CLIP's text embeddings refuse more tokens
+than their positions: ``sequence_length`` in [2, 77]). torch.export then exports without a word
+and keeps the bound in the program's range constraints; :func:`axis_ranges` reads them per axis
+name, so the pipeline records them and keeps its check inputs within them.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 from ..common import IOSpec, identifier
 from ..errors import causes
@@ -66,3 +73,49 @@ def fixed_axes_behind(error: BaseException, io: IOSpec) -> FixedAxes | None:
             size_text = ", ".join(f"{name} = {size}" for name, size in sorted(sizes.items()))
             return FixedAxes(sizes, f"torch.export: {reason} ({size_text})")
     return None
+
+
+# torch.export's range for a dynamic dimension nothing in the model bounds: [0 or 2, infinity).
+_UNBOUNDED_MIN = 2
+
+
+def _bound(value: Any) -> int | None:
+    """An int bound of a sympy range (None for infinity, torch's ``int_oo`` included)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isinf(number) else int(number)
+
+
+def axis_ranges(program: Any, io: IOSpec) -> dict[str, tuple[int, int | None]]:
+    """Axis name -> (min, max or None) for the dynamic axes of ``io`` that ``program`` (a
+    ``torch.export.ExportedProgram`` traced with ``io``'s identifier names, in order) bounds: a max,
+    or a min above 2. An axis several inputs share gets the intersection of their ranges."""
+    constraints = getattr(program, "range_constraints", None) or {}
+    signature = getattr(program, "graph_signature", None)
+    if not constraints or signature is None:
+        return {}
+    user = [s.arg.name for s in signature.input_specs if getattr(s.kind, "name", "") == "USER_INPUT"]
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    found: dict[str, tuple[int, int | None]] = {}
+    for spec, name in zip(io.inputs, user, strict=False):
+        value = getattr(placeholders.get(name), "meta", {}).get("val")
+        shape = getattr(value, "shape", None)
+        if shape is None:
+            continue
+        for index, axis in spec.axes.items():
+            if index >= len(shape):
+                continue
+            node = getattr(shape[index], "node", None)
+            expr = getattr(node, "expr", None)
+            if expr is None or expr not in constraints:
+                continue  # a static size (the fixed-axes path) or an expression of other sizes
+            bounds = constraints[expr]
+            low, high = _bound(bounds.lower) or 0, _bound(bounds.upper)
+            if axis in found:
+                seen_low, seen_high = found[axis]
+                low = max(low, seen_low)
+                high = seen_high if high is None else high if seen_high is None else min(high, seen_high)
+            found[axis] = (low, high)
+    return {axis: r for axis, r in found.items() if r[1] is not None or r[0] > _UNBOUNDED_MIN}

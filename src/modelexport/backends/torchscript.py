@@ -74,6 +74,7 @@ def _opset_bounds() -> tuple[int, int]:
 class TorchScriptBackend:
     name: BackendName = "torchscript"
     default_opset = 17
+    reports_axis_ranges = False  # the tracer records sizes, not bounds
     min_opset, max_opset = _opset_bounds()
 
     def capture(

@@ -132,15 +132,34 @@ def declares_fixed_image_size(export_dir: Path) -> bool:
     return False
 
 
-def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
-    """The axes our export fixes at one size (``fixed_axes`` in its metadata; none for Optimum's)."""
+def _metadata(export_dir: Path) -> dict[str, Any]:
     from ..packaging import METADATA_FILE
-    from ..plan import fixed_axes_of
 
     try:
         meta = json.loads((export_dir / METADATA_FILE).read_text())
-        return fixed_axes_of(meta) if isinstance(meta, dict) else {}
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
+    """The axes our export fixes at one size (``fixed_axes`` in its metadata; none for Optimum's)."""
+    from ..plan import fixed_axes_of
+
+    try:
+        return fixed_axes_of(_metadata(export_dir))
+    except (AttributeError, TypeError, ValueError):
+        return {}
+
+
+def declared_axis_limits(export_dir: Path) -> dict[str, int]:
+    """The largest sizes our export was checked at where the model's code bounds an axis below the
+    check inputs' (``axis_ranges`` in its metadata; none for Optimum's)."""
+    from ..plan import axis_limits_of
+
+    try:
+        return axis_limits_of(_metadata(export_dir))
+    except (AttributeError, TypeError, ValueError):
         return {}
 
 
@@ -150,6 +169,7 @@ def pytorch_reference(
     *,
     fixed_image_size: bool = False,
     fixed_axes: dict[str, int] | None = None,
+    axis_limits: dict[str, int] | None = None,
     takes: Collection[str] | None = None,
 ) -> Reference:
     """:func:`pytorch_references` on the ``batch`` input set only."""
@@ -158,6 +178,7 @@ def pytorch_reference(
         task,
         fixed_image_size=fixed_image_size,
         fixed_axes=fixed_axes,
+        axis_limits=axis_limits,
         takes=takes,
         sets=("batch",),
     )[0]
@@ -169,12 +190,14 @@ def pytorch_references(
     *,
     fixed_image_size: bool = False,
     fixed_axes: dict[str, int] | None = None,
+    axis_limits: dict[str, int] | None = None,
     takes: Collection[str] | None = None,
     sets: Sequence[str] = ("batch", "single"),
 ) -> list[Reference]:
     """Load the checkpoint as a user would and run it on each of the export's verification input
     ``sets`` (``batch``: 3 x 128, images larger where the model takes them, at the processor's
-    size with ``fixed_image_size``; ``single``: 1 x 7; the ``fixed_axes`` at their one size). The
+    size with ``fixed_image_size``; ``single``: 1 x 7; the ``fixed_axes`` at their one size, the
+    ``axis_limits`` no larger than their size). The
     inputs the model derives for itself (decoder tokens, position ids), each found by running the
     model again, only where the files to check take them (``takes``: their input names; ``None``:
     all of them)."""
@@ -193,6 +216,7 @@ def pytorch_references(
             loaded.preprocessors,
             fixed_image_size=fixed_image_size,
             fixed_axes=fixed_axes,
+            axis_limits=axis_limits,
         )
     except Exception as e:
         return [Reference({}, {}, (), f"PyTorch reference failed: {error_text(e)}", name=n) for n in sets]
@@ -423,6 +447,7 @@ def run_checks(
         task,
         fixed_image_size=declares_fixed_image_size(out),
         fixed_axes=declared_fixed_axes(out),
+        axis_limits=declared_axis_limits(out),
         takes=input_names(out),
     )
     ort = ort_parity(out, reference, atol, rtol)
