@@ -100,3 +100,26 @@ def test_results_md_sums_the_records_node_weighted_per_env_and_backend():
 def test_without_records_results_md_has_no_survival_section():
     row = _row("bert", "torchscript", None)
     assert TAG_SURVIVAL not in row.records and "## Tag survival" not in render_markdown(Results([row]))
+
+
+def test_a_tools_errors_that_differ_only_in_names_and_numbers_are_one_cause():
+    rows = [
+        _row(
+            "t5",
+            "torchscript",
+            {"transformers-optimizer": "KeyError: 'first_step::/model/decoder/Mul_output_0'"},
+        ),
+        _row(
+            "bart",
+            "torchscript",
+            {"transformers-optimizer": "KeyError: 'first_step::/model/Cast_5_output_0'"},
+        ),
+        _row("swin", "dynamo", {"merge-decoders": "RuntimeError: Graph is not a DAG: len(graph.node)=461"}),
+    ]
+    text = render_markdown(Results(rows))
+    assert (
+        "transformers-optimizer failed on 2: KeyError: '…' (first: KeyError: "
+        "'first_step::/model/Cast_5_output_0') — bart text-classification, t5 text-classification" in text
+    )
+    assert "merge-decoders failed on 1: RuntimeError: Graph is not a DAG: len(graph.node)=N (first: " in text
+    assert "| e | dynamo | 1 | n/a | n/a | n/a | n/a | failed (1) |" in text

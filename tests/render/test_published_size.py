@@ -8,6 +8,7 @@ from pathlib import Path
 
 from synthetic import divergence, scaled
 
+from modelexport.matrix.cell_records import PARITY_STAGES
 from modelexport.render import merge, render_html, render_json, render_markdown
 from modelexport.render.compact import compact_text
 from modelexport.render.expected import expectation_of, format_record
@@ -57,7 +58,7 @@ def as_a_run_writes(rows: list) -> list:
         if row.exporter == "modelexport" and row.export.ok:
             records[TAGS] = tag_record(n)
         failure = row.failure()
-        if failure is not None and failure[0] in ("ort parity", "optimum parity"):
+        if failure is not None and failure[0] in PARITY_STAGES:
             records[FIRST_DIVERGENCE] = divergence(row.model)
         seconds = (
             row.seconds

@@ -4,6 +4,7 @@ the share of nodes still tagged after each tool users run next, as the tool wrot
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,8 +36,8 @@ class ToolTally:
 
     def text(self) -> str:
         """``0% → 100% (640)``, with ``, 3 failed`` where the tool failed on some exports."""
-        if not self.exports and not self.failed:
-            return "n/a"
+        if not self.exports:
+            return f"failed ({self.failed})" if self.failed else "n/a"
         shares = (
             f"{self.before / self.nodes:.0%} → {self.after / self.nodes:.0%}" if self.nodes else "no nodes"
         )
@@ -51,7 +52,16 @@ class SurvivalTally:
     exports: int = 0
     tools: dict[str, ToolTally] = field(default_factory=lambda: {t: ToolTally() for t in TOOLS})
     errors: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)  # a cause's first error
     not_measured: list[str] = field(default_factory=list)
+
+
+def cause_of(error: str) -> str:
+    """A tool's error with what differs between models left out (quoted names, numbers), so one
+    cause is one line: ``KeyError: '…'``, ``Graph is not a DAG: len(sorted_node_set)=N, …``."""
+    text = re.sub(r"'[^']*'", "'…'", error)
+    text = re.sub(r"\bnode [^\s,;]+", "node …", text)
+    return re.sub(r"\b\d+\b", "N", text)
 
 
 def tally(rows: Iterable[Row]) -> dict[tuple[str, str], SurvivalTally]:
@@ -71,7 +81,9 @@ def tally(rows: Iterable[Row]) -> dict[tuple[str, str], SurvivalTally]:
                 continue
             entry.tools[tool].add(value)
             if survival_counts(value) is None:
-                entry.errors[(tool, str(value))].append(f"{row.model} {row.task}")
+                cause = (tool, cause_of(str(value)))
+                entry.errors[cause].append(f"{row.model} {row.task}")
+                entry.examples.setdefault(cause, str(value))
     return out
 
 
@@ -101,7 +113,9 @@ def survival_lines(rows: Iterable[Row], table: TableRenderer) -> list[str]:
     for (env, backend), t in sorted(tallies.items()):
         for (tool, error), cells in sorted(t.errors.items(), key=lambda item: (-len(item[1]), item[0])):
             shown = ", ".join(cells[:8]) + (f" and {len(cells) - 8} more" if len(cells) > 8 else "")
-            lines.append(f"- `{env}` · {backend} · {tool} failed on {len(cells)}: {error} — {shown}")
+            example = t.examples[(tool, error)]
+            said = error if example == error else f"{error} (first: {example})"
+            lines.append(f"- `{env}` · {backend} · {tool} failed on {len(cells)}: {said} — {shown}")
         for item in t.not_measured:
             lines.append(f"- `{env}` · {backend} · not measured: {item}")
     return lines + ([""] if lines[-1] else [])
