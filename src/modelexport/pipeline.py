@@ -267,7 +267,12 @@ class _Run:
                 error.__cause__ = e
                 # Only a failure at the check inputs' sizes may be a bound of the model's code that
                 # the capture finds; a model that fails on the trace inputs too fails for any backend.
-                self.run_error_at_check_sizes = self.plan is not None and _runs_on_trace_inputs(self.plan)
+                # (A generative plan's check inputs are its own prompts and steps: never limited.)
+                self.run_error_at_check_sizes = (
+                    self.plan is not None
+                    and not self.plan.task.generative
+                    and _runs_on_trace_inputs(self.plan)
+                )
                 if self.plan is None or not (defer_run_error and self.run_error_at_check_sizes):
                     raise error from e
                 self.run_error = error
@@ -369,7 +374,8 @@ class _Run:
                     raise self.run_error from e
                 raise
             ranges = merged_ranges(c.axis_ranges for c in captured.values())
-            needed = limits_needed(plan, ranges)
+            # A generative plan makes its own check inputs (its prompts and steps): recorded only.
+            needed = {} if plan.task.generative else limits_needed(plan, ranges)
             if needed and not self.axis_limits:
                 raise AxisLimits(needed)  # made again with check inputs within the bounds
             if refs is None:
