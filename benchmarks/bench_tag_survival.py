@@ -35,19 +35,10 @@ from typing import Any
 import torch
 
 from modelexport import run_export
-from modelexport.hierarchy.survival import MERGED, TOOLS, error_text, measure
+from modelexport.hierarchy.survival import TOOLS, error_text, measure_export
 from modelexport.loading import load
 from modelexport.matrix.tag_checks import check_tags
 from modelexport.zoo import cached_build, list_archs
-
-
-def _separate(source: Path, out: Path, task: str, backend: str, work: Path) -> Path | None:
-    """The export again with its decoders apart, for Optimum's merge (None: it has no merged one)."""
-    if not (out / MERGED).is_file():
-        return None
-    separate = work / f"{out.name}-separate"
-    run_export(str(source), separate, task=task, exporter=backend, force=True, merge_decoders=False)
-    return separate
 
 
 def run_row(name: str, task: str, backends: list[str], work: Path) -> list[dict[str, Any]]:
@@ -70,15 +61,7 @@ def run_row(name: str, task: str, backends: list[str], work: Path) -> list[dict[
         others = [b for b in exports if b != backend]
         other = exports[others[0]] if others else None
         rows[backend]["tag_check"] = check_tags(out, model, other).to_json()
-        model_type = json.loads((out / "config.json").read_text()).get("model_type", "")
-        scratch = work / "tools"
-        try:
-            separate = _separate(source, out, task, backend, work)
-            rows[backend]["survival"] = measure(out, model_type, scratch, separate)
-        except Exception as e:  # the unmerged export failed: every other tool still measured
-            rows[backend]["survival"] = measure(out, model_type, scratch)
-            rows[backend]["survival"]["merge-decoders"] = {MERGED: {"error": error_text(e)}}
-        shutil.rmtree(work / f"{out.name}-separate", ignore_errors=True)
+        rows[backend]["survival"] = measure_export(out, source, task, backend)
     for out in exports.values():
         shutil.rmtree(out, ignore_errors=True)
     return list(rows.values())

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .backends.fixed_axes import Range, intersect
 from .inputs import FIXABLE_AXES
 from .parts import Plan
-
-Range = tuple[int, int | None]
 
 
 class AxisLimits(Exception):
@@ -33,12 +32,8 @@ def merged(ranges: Iterable[Mapping[str, Range]]) -> dict[str, Range]:
     """One range per axis over several files' ranges: their intersection."""
     out: dict[str, Range] = {}
     for found in ranges:
-        for axis, (low, high) in found.items():
-            if axis in out:
-                seen_low, seen_high = out[axis]
-                low = max(low, seen_low)
-                high = seen_high if high is None else high if seen_high is None else min(high, seen_high)
-            out[axis] = (low, high)
+        for axis, bound in found.items():
+            out[axis] = intersect(out[axis], bound) if axis in out else bound
     return out
 
 

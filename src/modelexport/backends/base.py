@@ -13,6 +13,7 @@ import torch
 
 from ..common import BackendName, IOSpec
 from ..hierarchy.capture import TorchScriptScopes
+from .fixed_axes import Range
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Captured:
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     # Dynamic axes the model's code bounds (axis name -> (min, max or None)), as torch.export
     # inferred them; the dynamo backend only (TorchScript's tracer records no such thing).
-    axis_ranges: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    axis_ranges: dict[str, Range] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -77,6 +77,14 @@ def fixed_axes_behind(error: BaseException, io: IOSpec) -> FixedAxes | None:
 
 # torch.export's range for a dynamic dimension nothing in the model bounds: [0 or 2, infinity).
 _UNBOUNDED_MIN = 2
+# (min, max or None: no bound)
+Range = tuple[int, int | None]
+
+
+def intersect(a: Range, b: Range) -> Range:
+    """The sizes both ranges allow."""
+    high = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
+    return max(a[0], b[0]), high
 
 
 def _bound(value: Any) -> int | None:
@@ -88,7 +96,7 @@ def _bound(value: Any) -> int | None:
     return None if math.isinf(number) else int(number)
 
 
-def axis_ranges(program: Any, io: IOSpec) -> dict[str, tuple[int, int | None]]:
+def axis_ranges(program: Any, io: IOSpec) -> dict[str, Range]:
     """Axis name -> (min, max or None) for the dynamic axes of ``io`` that ``program`` (a
     ``torch.export.ExportedProgram`` traced with ``io``'s identifier names, in order) bounds: a max,
     or a min above 2. An axis several inputs share gets the intersection of their ranges."""
@@ -98,7 +106,7 @@ def axis_ranges(program: Any, io: IOSpec) -> dict[str, tuple[int, int | None]]:
         return {}
     user = [s.arg.name for s in signature.input_specs if getattr(s.kind, "name", "") == "USER_INPUT"]
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-    found: dict[str, tuple[int, int | None]] = {}
+    found: dict[str, Range] = {}
     for spec, name in zip(io.inputs, user, strict=False):
         value = getattr(placeholders.get(name), "meta", {}).get("val")
         shape = getattr(value, "shape", None)
@@ -112,10 +120,6 @@ def axis_ranges(program: Any, io: IOSpec) -> dict[str, tuple[int, int | None]]:
             if expr is None or expr not in constraints:
                 continue  # a static size (the fixed-axes path) or an expression of other sizes
             bounds = constraints[expr]
-            low, high = _bound(bounds.lower) or 0, _bound(bounds.upper)
-            if axis in found:
-                seen_low, seen_high = found[axis]
-                low = max(low, seen_low)
-                high = seen_high if high is None else high if seen_high is None else min(high, seen_high)
-            found[axis] = (low, high)
+            bound: Range = (_bound(bounds.lower) or 0, _bound(bounds.upper))
+            found[axis] = intersect(found[axis], bound) if axis in found else bound
     return {axis: r for axis, r in found.items() if r[1] is not None or r[0] > _UNBOUNDED_MIN}

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import without_subject
-from ..render.schema import TAG_SURVIVAL, ExportOutcome, LoadCheck, Row, first_line
+from ..render.schema import ExportOutcome, LoadCheck, Row, first_line
 from ..tasks import task_for
 from ..verify import DEFAULT_ATOL
 from .cases import Case
-from .cell_records import add_records, survival_record
+from .cell_records import add_records
 from .checks import onnx_bytes, probe_import, run_checks
 from .environment import current_commit, machine_info, package_versions, utc_now
 from .generative_checks import run_generative_checks
@@ -191,9 +191,7 @@ def run_cell(spec: CellSpec) -> Row:
         # model with its cache); the cell is judged on ONNX Runtime alone, like an env without Optimum.
         row.optimum_available = not (row.optimum_load.ok is None and row.optimum_load.error)
     other = Path(spec.other_export) if spec.other_export else None
-    add_records(row, out, source, case.atol, case.rtol, other)
-    if spec.tag_survival and case.exporter == "modelexport":
-        row.records[TAG_SURVIVAL] = survival_record(out, source, case.task, case.backend)
+    add_records(row, out, source, case.atol, case.rtol, other, tag_survival=spec.tag_survival)
     row.utc = utc_now()
     return row
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..render.schema import FIRST_DIVERGENCE, FIXED_SIZES, TAGS, Row, first_line
+from ..render.schema import FIRST_DIVERGENCE, FIXED_SIZES, TAG_SURVIVAL, TAGS, Row, first_line
 
 # Stages whose failure is numbers that differ, or a file that raised as it ran, after a good export.
 PARITY_STAGES = ("ort parity", "optimum parity", "ort run", "optimum run")
@@ -82,15 +82,23 @@ def divergence_record(
 
 
 def add_records(
-    row: Row, out: Path, source: Path, atol: float, rtol: float, other: Path | None = None
+    row: Row,
+    out: Path,
+    source: Path,
+    atol: float,
+    rtol: float,
+    other: Path | None = None,
+    tag_survival: bool = False,
 ) -> None:
     """Add the records that apply to ``row`` (its export in ``out``; ``other``, the other backend's
-    export of the same model and task, if any) in place."""
+    export of the same model and task, if any; ``tag_survival``: measure it too) in place."""
     if row.exporter == "modelexport" and row.export.ok:
         row.records[TAGS] = tag_record(out, source, row.task, other)
         fixed = fixed_sizes_record(out)
         if fixed:
             row.records[FIXED_SIZES] = fixed
+        if tag_survival:
+            row.records[TAG_SURVIVAL] = survival_record(out, source, row.task, row.backend)
     if failed_parity(row):
         record = divergence_record(out, source, row.task, atol, rtol)
         failure = row.failure()
@@ -105,54 +113,24 @@ def add_records(
 
 
 def survival_record(out: Path, source: Path, task: str, backend: str) -> dict[str, Any]:
-    """How the tags of our export in ``out`` survive the tools users run next
-    (:func:`modelexport.hierarchy.survival.summary`). An export with Optimum's merged decoder is
-    made again with its two decoders apart, for Optimum's own merge of them."""
-    import json
-    import math
-    import shutil
+    """How the tags of our export in ``out`` survive the tools users run next: per tool
+    ``[nodes, tagged as written, tagged after restore_tags]`` or its error
+    (:func:`modelexport.hierarchy.survival.measure_export`, then ``summary``)."""
+    from ..hierarchy.survival import measure_export, summary
 
-    from ..export import run_export
-    from ..hierarchy.survival import MERGED, measure, summary
-
-    separate = out.parent / f"{out.name}-separate"
-    work = out.parent / f"{out.name}-tools"
-    merge_error = None
     try:
-        model_type = str(json.loads((out / "config.json").read_text()).get("model_type", ""))
-        if (out / MERGED).is_file():
-            try:  # the export already passed or was measured: its check is not repeated here
-                run_export(
-                    str(source), separate, task=task, exporter=backend, force=True,
-                    merge_decoders=False, atol=math.inf, rtol=math.inf,
-                )  # fmt: skip
-            except Exception as e:
-                merge_error = f"unmerged export failed: {_message(e)}"
-        record = summary(measure(out, model_type, work, separate if separate.is_dir() else None))
+        return summary(measure_export(out, source, task, backend))
     except Exception as e:  # the measurement itself could not run
         return {"error": f"tag survival not measured: {_message(e)}"}
-    finally:
-        shutil.rmtree(separate, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-    if merge_error:
-        record["merge-decoders"] = merge_error
-    return record
 
 
 def fixed_sizes_record(out: Path) -> dict[str, Any]:
     """The sizes our export in ``out`` fixed (its export_metadata.json): ``image_size`` true where
     its images have the processor's one size, ``axes`` where torch.export fixed batch or sequence."""
-    import json
-
-    from ..packaging import METADATA_FILE
     from ..plan import fixed_axes_of
+    from .checks import export_metadata
 
-    try:
-        meta = json.loads((out / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(meta, dict):
-        return {}
+    meta = export_metadata(out)
     record: dict[str, Any] = {}
     if meta.get("fixed_image_size"):
         record["image_size"] = True

@@ -132,7 +132,9 @@ def declares_fixed_image_size(export_dir: Path) -> bool:
     return False
 
 
-def _metadata(export_dir: Path) -> dict[str, Any]:
+def export_metadata(export_dir: Path) -> dict[str, Any]:
+    """``export_metadata.json`` of ``export_dir``; empty where there is none or it is not an object
+    (Optimum's exports, a broken file: the checks then assume nothing of the export)."""
     from ..packaging import METADATA_FILE
 
     try:
@@ -147,7 +149,7 @@ def declared_fixed_axes(export_dir: Path) -> dict[str, int]:
     from ..plan import fixed_axes_of
 
     try:
-        return fixed_axes_of(_metadata(export_dir))
+        return fixed_axes_of(export_metadata(export_dir))
     except (AttributeError, TypeError, ValueError):
         return {}
 
@@ -158,7 +160,7 @@ def declared_axis_limits(export_dir: Path) -> dict[str, int]:
     from ..plan import axis_limits_of
 
     try:
-        return axis_limits_of(_metadata(export_dir))
+        return axis_limits_of(export_metadata(export_dir))
     except (AttributeError, TypeError, ValueError):
         return {}
 

@@ -78,6 +78,11 @@ def survival_counts(value: Any) -> tuple[int, int, int] | None:
     return None
 
 
+def share_text(nodes: int, before: int, after: int) -> str:
+    """``0% → 100%``: the share of ``nodes`` tagged as a tool wrote them → after restore_tags."""
+    return f"{before / nodes:.0%} → {after / nodes:.0%}" if nodes else "no nodes"
+
+
 def survival_summary(record: Mapping[str, Any]) -> str:
     """``ort-basic 0% → 100%, quantize-dynamic 83% → 100%, transformers-optimizer failed (...)``:
     per tool, the share of nodes tagged as the tool wrote them → after restore_tags."""
@@ -89,9 +94,7 @@ def survival_summary(record: Mapping[str, Any]) -> str:
         if counts is None:
             parts.append(f"{tool} failed ({value})")
             continue
-        nodes, before, after = counts
-        shares = f"{before / nodes:.0%} → {after / nodes:.0%}" if nodes else "no nodes"
-        parts.append(f"{tool} {shares}")
+        parts.append(f"{tool} {share_text(*counts)}")
     return ", ".join(parts) or "no file measured"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..hierarchy.survival import TOOLS
-from .records import survival_counts
+from .records import share_text, survival_counts
 from .schema import TAG_SURVIVAL, Row
 
 
@@ -38,11 +38,8 @@ class ToolTally:
         """``0% → 100% (640)``, with ``, 3 failed`` where the tool failed on some exports."""
         if not self.exports:
             return f"failed ({self.failed})" if self.failed else "n/a"
-        shares = (
-            f"{self.before / self.nodes:.0%} → {self.after / self.nodes:.0%}" if self.nodes else "no nodes"
-        )
         failed = f", {self.failed} failed" if self.failed else ""
-        return f"{shares} ({self.exports}{failed})"
+        return f"{share_text(self.nodes, self.before, self.after)} ({self.exports}{failed})"
 
 
 @dataclass
