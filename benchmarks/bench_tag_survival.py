@@ -35,8 +35,9 @@ from typing import Any
 import torch
 
 from modelexport import run_export
-from modelexport.hierarchy.survival import TOOLS, error_text, measure_export
+from modelexport.hierarchy.survival import TOOLS, error_text
 from modelexport.loading import load
+from modelexport.matrix.cell_records import measure_export
 from modelexport.matrix.tag_checks import check_tags
 from modelexport.zoo import cached_build, list_archs
 

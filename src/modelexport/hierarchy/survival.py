@@ -18,11 +18,8 @@ with its error; nothing here raises for a tool's sake.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -187,35 +184,6 @@ def measure(
         if merged is not None:
             out["merge-decoders"][MERGED] = merged
     return out
-
-
-def measure_export(out: Path, source: str | Path, task: str, backend: str) -> dict[str, dict[str, Any]]:
-    """:func:`measure` for the export in ``out`` of ``source`` (its ``task``, made by ``backend``):
-    an export with Optimum's merged decoder is made again beside it with its two decoders apart,
-    for Optimum's own merge of them (where that export fails, merge-decoders is its error). The
-    tools' files and that export are removed afterwards."""
-    from ..export import run_export  # the export pipeline tags with this package: imported late
-
-    model_type = str(json.loads((out / "config.json").read_text()).get("model_type", ""))
-    separate = out.parent / f"{out.name}-separate"
-    work = out.parent / f"{out.name}-tools"
-    merge_error = None
-    try:
-        if (out / MERGED).is_file():
-            try:  # the export itself was verified or measured: its check is not repeated here
-                run_export(
-                    str(source), separate, task=task, exporter=backend, force=True,
-                    merge_decoders=False, atol=math.inf, rtol=math.inf,
-                )  # fmt: skip
-            except Exception as e:
-                merge_error = f"unmerged export failed: {error_text(e)}"
-        measured = measure(out, model_type, work, separate if separate.is_dir() else None)
-    finally:
-        shutil.rmtree(separate, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-    if merge_error:
-        measured["merge-decoders"] = {MERGED: {"error": merge_error}}
-    return measured
 
 
 def summary(measured: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ a row stays small in the published results; their readers fill the defaults back
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -112,11 +115,41 @@ def add_records(
         row.records[FIRST_DIVERGENCE] = record
 
 
+def measure_export(out: Path, source: str | Path, task: str, backend: str) -> dict[str, dict[str, Any]]:
+    """:func:`modelexport.hierarchy.survival.measure` for the export in ``out`` of ``source`` (its
+    ``task``, made by ``backend``): an export with Optimum's merged decoder is made again beside it
+    with its two decoders apart, for Optimum's own merge of them (where that export fails,
+    merge-decoders is its error). The tools' files and that export are removed afterwards."""
+    from ..export import run_export
+    from ..hierarchy.survival import MERGED, error_text, measure
+
+    model_type = str(json.loads((out / "config.json").read_text()).get("model_type", ""))
+    separate = out.parent / f"{out.name}-separate"
+    work = out.parent / f"{out.name}-tools"
+    merge_error = None
+    try:
+        if (out / MERGED).is_file():
+            try:  # the export itself was verified or measured: its check is not repeated here
+                run_export(
+                    str(source), separate, task=task, exporter=backend, force=True,
+                    merge_decoders=False, atol=math.inf, rtol=math.inf,
+                )  # fmt: skip
+            except Exception as e:
+                merge_error = f"unmerged export failed: {error_text(e)}"
+        measured = measure(out, model_type, work, separate if separate.is_dir() else None)
+    finally:
+        shutil.rmtree(separate, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    if merge_error:
+        measured["merge-decoders"] = {MERGED: {"error": merge_error}}
+    return measured
+
+
 def survival_record(out: Path, source: Path, task: str, backend: str) -> dict[str, Any]:
     """How the tags of our export in ``out`` survive the tools users run next: per tool
     ``[nodes, tagged as written, tagged after restore_tags]`` or its error
-    (:func:`modelexport.hierarchy.survival.measure_export`, then ``summary``)."""
-    from ..hierarchy.survival import measure_export, summary
+    (:func:`measure_export`, then :func:`modelexport.hierarchy.survival.summary`)."""
+    from ..hierarchy.survival import summary
 
     try:
         return summary(measure_export(out, source, task, backend))
