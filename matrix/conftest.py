@@ -8,6 +8,8 @@ and progress.
   regressions and unexpected passes fail, and the run ends with a summary and the update command.
 - ``--shard I/N`` runs one of N shards balanced by the recorded cell times; every run takes its
   model × task groups longest first, and prints cells done / total with an estimate of the time left.
+- Under xdist (``-n``), a group's cells go to one worker whole and in order, whatever ``--dist``
+  names of load and loadgroup: the dynamo cell's tag checks compare with the TorchScript export.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from modelexport.errors import UserInputError
-from modelexport.matrix.cases import Case
+from modelexport.matrix.cases import Case, build_cases
 from modelexport.matrix.cell import CellSpec
 from modelexport.matrix.environment import current_commit
 from modelexport.matrix.expectations import (
@@ -34,12 +36,12 @@ from modelexport.matrix.expectations import (
 )
 from modelexport.matrix.isolate import CellRunner, append_row
 from modelexport.matrix.progress import Progress
-from modelexport.matrix.shards import ShardSpec, select
+from modelexport.matrix.shards import ShardSpec, group_of, select
 from modelexport.matrix.timing import CellTimes, column_of
 from modelexport.render.compact import compact_text, read_rows
 from modelexport.render.expected import is_mismatch, verdict
 from modelexport.render.results import load_results, merge
-from modelexport.render.schema import Row
+from modelexport.render.schema import TAGS, Row
 from modelexport.render.write import write_atomic
 
 MATRIX = Path(__file__).parent
@@ -49,7 +51,8 @@ PROGRESS = pytest.StashKey[Progress]()
 COMPARISON = pytest.StashKey[RunComparison]()
 RUNNER = pytest.StashKey[CellRunner]()
 STARTED = pytest.StashKey[float]()
-CELL_ID = re.compile(r"::test_cell\[(.+)\]$")
+# A cell's node id; pytest-xdist's loadgroup may append "@<group>" to it.
+CELL_ID = re.compile(r"::test_cell\[(.+)\](?:@[^\]]*)?$")
 _CONFIG: list[pytest.Config] = []  # the controller's config, for hooks that are not given it
 
 
@@ -132,6 +135,27 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
     """Hand each xdist worker the controller's times, read before this run rewrote any file."""
     node.workerinput["matrix_times"] = node.config.stash[TIMES].to_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """Send each model × task group to one worker whole, in order (``--dist`` load or loadgroup).
+
+    xdist's own loadgroup finds a group in a suffix it appends to the node id, which pytest 9.2
+    no longer keeps (pytest-xdist#1386): its groups silently fall apart. The group here comes from
+    the cell's id itself."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    groups = {case.id: group_of(case) for case in build_cases()}
+
+    class CellGroups(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            found = CELL_ID.search(nodeid)
+            return groups.get(found[1], nodeid) if found else nodeid
+
+    return CellGroups(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -252,11 +276,14 @@ def run_case(
     """Run one case isolated, append its row to this run's results, return the row."""
     env, results = env_name(), results_path(request.config)
     workdir = MATRIX / ".work" / env
-    exported: dict[tuple[str, str], str] = {}  # (model, task) -> this run's TorchScript export
+    # (model, task) -> this run's TorchScript export, or why there is none
+    exported: dict[tuple[str, str], str] = {}
+    failed: dict[tuple[str, str], str] = {}
 
     def run(case: Case) -> Row:
         # A group's cells run in order on one worker: dynamo's tag checks compare with TorchScript's.
-        other = exported.get((case.model, case.task)) if column_of(case) == "dynamo" else None
+        group = (case.model, case.task)
+        other = exported.get(group) if column_of(case) == "dynamo" else None
         spec = CellSpec(
             case,
             env=env,
@@ -267,8 +294,14 @@ def run_case(
             tag_survival=request.config.getoption("--tag-survival"),
         )
         row = cell_runner.run(spec)
-        if column_of(case) == "torchscript" and row.export.ok:
-            exported[(case.model, case.task)] = str(workdir / case.id)
+        if column_of(case) == "torchscript":
+            if row.export.ok:
+                exported[group] = str(workdir / case.id)
+            else:
+                failed[group] = "the TorchScript export failed"
+        tags = row.records.get(TAGS)
+        if column_of(case) == "dynamo" and other is None and isinstance(tags, dict):
+            tags["agreement_not_run"] = failed.get(group, "the TorchScript cell was not in this run")
         append_row(results, row)
         return row
 

@@ -134,13 +134,21 @@ def _bound_inferred(
             paths[i] = index.lowest_common([bound])
 
 
-def _twins(a: list[str], b: list[str]) -> bool:
-    """``encoder.layer.0.x`` and ``encoder.layer.1.x``: equal but for list indices."""
-    return (
-        a != b
-        and len(a) == len(b)
-        and all(x == y or (x.isdigit() and y.isdigit()) for x, y in zip(a, b, strict=True))
-    )
+def _twin_below(path: str, other: str, index: ModuleIndex) -> str | None:
+    """The module of ``other`` at ``path``'s depth when it is ``path``'s twin (``encoder.layer.1.x``
+    for ``encoder.layer.0.x``: equal but for list indices, and of the same class), else None. A
+    block's Linear feeding the next block's ReLU (Mask2Former's ``mask_embedder.0.0`` ->
+    ``mask_embedder.1.1``) is a computation handed on, not a twin."""
+    a, b = path.split("."), other.split(".")[: len(path.split("."))]
+    if a == b or len(a) != len(b):
+        return None
+    if not all(x == y or (x.isdigit() and y.isdigit()) for x, y in zip(a, b, strict=True)):
+        return None
+    twin = ".".join(b)
+    mine, theirs = index.info.get(path), index.info.get(twin)
+    if mine is None or theirs is None or mine.qualified_class != theirs.qualified_class:
+        return None
+    return twin
 
 
 _FLOATS = frozenset(
@@ -158,9 +166,19 @@ def _weights(model: onnx.ModelProto, tree: TracedTree) -> dict[str, str | None]:
         for d in t.dims:
             size *= d
         if t.data_type in _FLOATS and size > 1:
-            name = t.name[len(prefix) :] if t.name.startswith(prefix) else None
-            out[t.name] = tree.index.param_owner.get(name) if name is not None else None
+            out[t.name] = _owner_named(t.name, prefix, tree)
+    # The TorchScript exporter keeps one of several equal initializers and hands it on to the
+    # others' users through Identity nodes (a model's zero biases; a weight transposed once per
+    # call of a module called in a loop): such an output is a weight too.
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input and node.input[0] in out:
+            out[node.output[0]] = _owner_named(node.output[0], prefix, tree) or out[node.input[0]]
     return out
+
+
+def _owner_named(name: str, prefix: str, tree: TracedTree) -> str | None:
+    """The module holding the parameter ``name`` is named after (None when unknown or tied)."""
+    return tree.index.param_owner.get(name[len(prefix) :]) if name.startswith(prefix) else None
 
 
 def _unshare(
@@ -185,8 +203,7 @@ def _unshare(
         if how[i] != "scope" or not path:
             continue
         used_by = [p for j in consumers[i] if (p := paths[j]) is not None]
-        parts = path.split(".")
-        twins = [p for p in used_by if _twins(parts, p.split(".")[: len(parts)])]
+        twins = [p for p in used_by if _twin_below(path, p, index) is not None]
         if not twins:
             continue
         inside = _upstream_inside(i, path, paths, how, producers)

@@ -62,6 +62,7 @@ class TagCheck:
     agreement: float | None = None  # weight ops in the same module as the other backend's export
     agreement_matched: int = 0
     agreement_disagreements: list[str] = field(default_factory=list)
+    agreement_not_run: str | None = None  # why there is no agreement (no other export, no weight op)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,7 +161,7 @@ def _tagged_onnx(export_dir: Path) -> dict[str, onnx.ModelProto]:
 def _check_agreement(export_dir: Path, other_export: Path, record: TagCheck) -> None:
     mine, theirs = _tagged_onnx(export_dir), _tagged_onnx(other_export)
     matched = agreed = 0
-    record.agreement_disagreements = []
+    record.agreement_disagreements, record.agreement_not_run = [], None
     for name in sorted(mine.keys() & theirs.keys()):
         result = module_agreement(mine[name], theirs[name])
         matched, agreed = matched + result.matched, agreed + result.agreed
@@ -168,6 +169,14 @@ def _check_agreement(export_dir: Path, other_export: Path, record: TagCheck) -> 
     record.agreement_disagreements = record.agreement_disagreements[:EXAMPLES]
     record.agreement_matched = matched
     record.agreement = round(agreed / matched, 4) if matched else None
+    if not matched:
+        files = sorted(mine.keys() & theirs.keys())
+        record.agreement_not_run = (
+            f"no weight op (MatMul, Gemm, Conv, embedding Gather) in both exports' {', '.join(files)}"
+            if files
+            else f"no ONNX file of the same name in both exports ({', '.join(sorted(mine))} vs "
+            f"{', '.join(sorted(theirs)) or 'none'})"
+        )
 
 
 def _first_failure(record: TagCheck) -> str | None:

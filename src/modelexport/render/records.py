@@ -38,6 +38,8 @@ def tag_summary(record: Mapping[str, Any]) -> str:
     agreement = record.get("agreement")
     if isinstance(agreement, (int, float)):
         shares += f", weight ops agree {agreement:.0%}"
+    elif record.get("agreement_not_run"):
+        shares += f", weight ops not compared: {record['agreement_not_run']}"
     ok = record.get("ok")
     if ok is None:
         return f"not run: {record.get('error') or 'no reason given'}"
