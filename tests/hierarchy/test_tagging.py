@@ -120,6 +120,56 @@ class Branchy(nn.Module):
         return {"logits": torch.cond(h.sum() > 0, lambda t: self.a(t), lambda t: self.b(t), (h,))}
 
 
+class PredictionBlock(nn.Module):
+    """Mask2Former's block: a Linear and its activation in a plain list, registered as ``0``, ``1``."""
+
+    def __init__(self, activation: nn.Module) -> None:
+        super().__init__()
+        self.layers = [nn.Linear(8, 8), activation]
+        for i, layer in enumerate(self.layers):
+            self.add_module(str(i), layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class LoopedHead(nn.Module):
+    """Mask2Former's mask embedder: three blocks in a plain list, the head called once per decoder
+    layer, its biases zero as initialized (the TorchScript exporter then shares one initializer
+    and the weight transposed at each call through Identity nodes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.blocks: list[PredictionBlock] = []
+        for i in range(3):
+            block = PredictionBlock(nn.ReLU() if i < 2 else nn.Identity())
+            self.blocks.append(block)
+            self.add_module(str(i), block)
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor, return_dict: bool = True) -> dict[str, torch.Tensor]:
+        out = torch.zeros_like(x)
+        for _ in range(3):
+            x = self.proj(x)
+            out = out + self.head(x)
+        return {"logits": out.sum(-1)}
+
+
+def _looped_head() -> nn.Module:
+    model = _randomize(LoopedHead())
+    with torch.no_grad():
+        for i in range(3):
+            model.get_submodule(f"{i}.0").bias.zero_()
+    return model
+
+
 def _bert() -> nn.Module:
     config = tf.BertConfig(
         vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37
@@ -538,3 +588,33 @@ def test_agreement_counts_a_moved_weight_op_as_a_disagreement(export):
     next(p for p in gemm.metadata_props if p.key == KEY_MODULE).value = "bert.pooler"
     agreement = module_agreement(ts.model, moved)
     assert agreement.matched - agreement.agreed == 1 and agreement.disagreements
+
+
+def _tagged_looped_head(backend: str, directory: Path) -> onnx.ModelProto:
+    io = IOSpec((TensorSpec("x", {0: "batch_size"}),), (TensorSpec("logits", {0: "batch_size"}),))
+    wrapper = wrap(_looped_head(), io)
+    inputs = {"x": torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(3))}
+    captured = capture_graph(BACKENDS[backend], wrapper, inputs, io, OPSET[backend], directory)
+    proto = standalone(captured)
+    tag_model(proto, wrapper, backend, scope_info=captured.scopes)  # type: ignore[arg-type]
+    return proto
+
+
+@pytest.mark.slow
+def test_a_head_called_in_a_loop_has_every_call_on_its_own_blocks(tmp_path):
+    """Mask2Former's case: each call of block i's Linear and ReLU is on ``i.0`` / ``i.1``, by scope
+    and alike in both backends; none on the block or the head because block i hands its output to
+    block i + 1, or because TorchScript reads its weight through an Identity."""
+    tagged = {b: _tagged_looped_head(b, tmp_path) for b in BACKEND_NAMES}
+    for backend, model in tagged.items():
+        found = Counter(
+            (n.op_type, _props(n)[KEY_MODULE], _props(n)[KEY_SOURCE])
+            for n in model.graph.node
+            if n.op_type in ("MatMul", "Add", "Relu") and _props(n)[KEY_MODULE] != ""
+        )
+        for i in range(3):  # each call's MatMul and bias Add
+            assert found[("MatMul", f"{i}.0", "scope")] == found[("Add", f"{i}.0", "scope")] == 3, found
+        assert found[("Relu", "0.1", "scope")] == found[("Relu", "1.1", "scope")] == 3, found
+        assert all(s == "scope" for (_, m, s) in found if m != "proj"), (backend, found)
+    agreement = module_agreement(tagged["torchscript"], tagged["dynamo"])
+    assert agreement.matched == 12 and agreement.fraction == 1.0, agreement.disagreements

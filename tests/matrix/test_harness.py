@@ -72,3 +72,37 @@ def test_shards_that_match_the_record_are_green_each_into_its_own_file_with_the_
     assert "tags" not in rows[CELLS[1]].records and "first_divergence" not in rows[CELLS[1]].records
     done = _run(tmp_path, record, "-n", "0", "--shard", "3/2", *IDS)
     assert done.returncode == 2 and "--shard takes I/N with 1 <= I <= N" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_under_xdist_each_group_runs_whole_so_every_dynamo_row_compares_with_its_torchscript_export(
+    tmp_path,
+):
+    # Four cells, two groups: dealt out one by one (pytest-xdist's loadgroup under pytest 9.2),
+    # each worker would get both TorchScript cells or both dynamo cells, and no agreement.
+    tasks = ("token-classification", "question-answering")  # cells no other test here runs
+    cells = [f"bert-{task}-{backend}" for task in tasks for backend in ("torchscript", "dynamo")]
+    record = "".join(f"{cell} pass\n" for cell in cells)
+    done = _run(
+        tmp_path,
+        record,
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        *[f"matrix/test_matrix.py::test_cell[{c}]" for c in cells],
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    rows = {r.case_id: r for r in read_rows(tmp_path / "results" / "harness.jsonl")}
+    for task in tasks:
+        tags = rows[f"bert-{task}-dynamo"].records["tags"]
+        assert tags["agreement"] == 1.0 and tags["agreement_matched"] >= 10, tags
+        assert "agreement_not_run" not in tags
+    # The dynamo cell alone: no TorchScript export to compare with, and the row says so.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    done = _run(alone, record, "-n", "0", f"matrix/test_matrix.py::test_cell[{cells[1]}]")
+    assert done.returncode == 0, done.stdout[-3000:]
+    tags = read_rows(alone / "results" / "harness.jsonl")[0].records["tags"]
+    assert "agreement" not in tags
+    assert tags["agreement_not_run"] == "the TorchScript cell was not in this run"

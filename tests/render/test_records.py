@@ -101,6 +101,47 @@ def test_results_md_lists_a_tag_failure_with_its_cause_and_a_parity_failure_with
     assert after[1] == "  - first divergent module: " + divergence_summary(divergence("opt"))
 
 
+def test_results_md_sums_up_the_tag_checks_and_says_why_weight_ops_were_not_compared():
+    rows = [
+        *_matrix(),
+        _row("opt", "dynamo", records={TAGS: {**TAG_RECORD, "agreement": 0.96, "agreement_matched": 25}}),
+        _row("gpt2", "dynamo", records={TAGS: {**TAG_RECORD, "agreement": 1.0, "agreement_matched": 14}}),
+        _row(
+            "t5",
+            "dynamo",
+            records={TAGS: {**TAG_RECORD, "agreement_not_run": "the TorchScript export failed"}},
+        ),
+    ]
+    section = render_markdown(merge(rows)).split("## Tag checks\n")[1].split("\n## ")[0]
+    table = {
+        line.split(" | ")[1]: line.split(" | ")[2:]
+        for line in section.splitlines()
+        if line.startswith("| e |")
+    }
+    assert table["dynamo"] == [
+        "5",
+        "4",
+        "1",
+        "0",
+        "2 rows, 39 ops; lowest 96.0% (opt text-classification)",
+        "3 |",
+    ]
+    assert table["torchscript"] == ["3", "2", "0", "1", "n/a", " |"]
+    assert "- `e` · dynamo · failed: bert text-classification: 3 nodes tagged with no module" in section
+    assert (
+        "- `e` · torchscript · not run: vit text-classification: tag checks did not run: OSError: x"
+        in section
+    )
+    assert (
+        "- `e` · dynamo · weight ops not compared on 1: the TorchScript export failed — t5 text-classification"
+        in section
+    )
+    assert "weight ops not compared on 2: no reason recorded" in section  # bert's and vit's rows say none
+    assert tag_summary(rows[-1].records[TAGS]).endswith(
+        ", weight ops not compared: the TorchScript export failed"
+    )
+
+
 def _page(rows: list[Row]) -> dict:
     page = render_html(merge(rows))
     return json.loads(page.split('id="matrix-data">')[1].split("</script>")[0].replace("<\\/", "</"))

@@ -11,6 +11,7 @@ from .records import record_summary, tag_state
 from .results import Results
 from .schema import BACKENDS, FIRST_DIVERGENCE, TAGS, VERSION_KEYS, Row, Status
 from .survival import survival_lines
+from .tag_tally import tag_check_lines
 
 MARKS: dict[Status, str] = {"pass": "✅", "ort-only": "🔷", "fail": "❌", "n/a": "➖"}
 MEANINGS: dict[Status, str] = {
@@ -283,6 +284,7 @@ def render_markdown(results: Results) -> str:
         "## Matrix",
         "",
         *_matrix(results),
+        *tag_check_lines(results.rows, _table),
         *survival_lines(results.rows, _table),
         "## Environments",
         "",
