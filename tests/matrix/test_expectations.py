@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from modelexport.cli import main
+from modelexport.errors import UserInputError
 from modelexport.matrix.expectations import (
     RunComparison,
     load_record,
@@ -16,7 +18,7 @@ from modelexport.matrix.expectations import (
     xfail_reason,
 )
 from modelexport.render import load_results
-from modelexport.render.expected import Expectation
+from modelexport.render.expected import Expectation, parse_record, verdict
 
 INPUT = Path(__file__).parents[1] / "golden" / "render" / "input"
 
@@ -110,3 +112,21 @@ def test_a_long_cause_recorded_again_is_not_counted_as_changed(tmp_path):
     write_update(tmp_path, "optimum-latest", rows, None)
     again = write_update(tmp_path, "optimum-latest", rows, None)
     assert (again.changed, again.added, again.removed) == (0, 0, 0)
+
+
+def test_an_unstable_cell_matches_a_pass_and_a_failure_and_recording_a_run_keeps_its_line(tmp_path):
+    rows = _rows()
+    passed = next(r for r in rows if r.status() == "pass")
+    failed = next(r for r in rows if r.status() == "fail")
+    why = "ONNX Runtime's greedy tokens differ from PyTorch's in 2 of 14 runs"
+    record = parse_record(f"{passed.case_id} unstable {why}\n{failed.case_id} unstable {why}\n", "x.txt")
+    assert record[passed.case_id] == Expectation("pass", unstable=why)
+    assert verdict(record[passed.case_id], passed) == verdict(record[failed.case_id], failed) == "expected"
+    assert record[failed.case_id].line(failed.case_id) == f"{failed.case_id} unstable {why}"
+    # Recording a run (here: one where the cell failed) keeps the hand-written line.
+    kept = updated_record({failed.case_id: record[failed.case_id]}, rows, None)
+    assert kept[failed.case_id].unstable == why
+    assert updated_record({}, rows, None)[failed.case_id].status == "fail"
+    # A line without a reason is refused: an unstable cell says what was measured.
+    with pytest.raises(UserInputError, match=r"x\.txt:1: expected"):
+        parse_record(f"{passed.case_id} unstable\n", "x.txt")

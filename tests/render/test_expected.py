@@ -53,8 +53,8 @@ def test_a_record_round_trips_through_its_text():
     }
     text = format_record("env1", cells, "modelexport matrix expect --env env1")
     lines = text.splitlines()
-    assert lines[2] == "#   modelexport matrix expect --env env1"
-    assert lines[3:] == [
+    assert lines[3] == "#   modelexport matrix expect --env env1"
+    assert lines[4:] == [
         "a-t-optimum fail optimum run: run: KeyError: 'last_hidden_state'",
         "b-t-dynamo pass",
         "c-t-optimum n/a",

@@ -61,10 +61,12 @@ def updated_record(
     old: Mapping[str, Expectation], rows: Iterable[Row], known: Iterable[str] | None
 ) -> dict[str, Expectation]:
     """``old`` with each row's cell recorded as it is now; cells outside ``known`` (the zoo's current
-    cells, when given) dropped. Cells without a row keep their line: a partial run updates part."""
+    cells, when given) dropped. Cells without a row keep their line: a partial run updates part;
+    so does an ``unstable`` cell (one run says nothing against it)."""
     record = dict(old)
     for row in rows:
-        record[row.case_id] = expectation_of(row)
+        kept = old.get(row.case_id)
+        record[row.case_id] = kept if kept is not None and kept.unstable else expectation_of(row)
     if known is not None:
         keep = set(known)
         record = {cell: e for cell, e in record.items() if cell in keep}
