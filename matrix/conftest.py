@@ -42,6 +42,7 @@ from modelexport.render.compact import compact_text, read_rows
 from modelexport.render.expected import is_mismatch, verdict
 from modelexport.render.results import load_results, merge
 from modelexport.render.schema import TAGS, Row
+from modelexport.render.tag_tally import NOT_IN_RUN, TORCHSCRIPT_FAILED
 from modelexport.render.write import write_atomic
 
 MATRIX = Path(__file__).parent
@@ -298,10 +299,10 @@ def run_case(
             if row.export.ok:
                 exported[group] = str(workdir / case.id)
             else:
-                failed[group] = "the TorchScript export failed"
+                failed[group] = TORCHSCRIPT_FAILED
         tags = row.records.get(TAGS)
         if column_of(case) == "dynamo" and other is None and isinstance(tags, dict):
-            tags["agreement_not_run"] = failed.get(group, "the TorchScript cell was not in this run")
+            tags["agreement_not_run"] = failed.get(group, NOT_IN_RUN)
         append_row(results, row)
         return row
 

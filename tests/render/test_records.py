@@ -111,6 +111,9 @@ def test_results_md_sums_up_the_tag_checks_and_says_why_weight_ops_were_not_comp
             "dynamo",
             records={TAGS: {**TAG_RECORD, "agreement_not_run": "the TorchScript export failed"}},
         ),
+        # An older row says no reason; its TorchScript row of the same env says it.
+        _row("mt5", "dynamo", records={TAGS: TAG_RECORD}),
+        _row("mt5", "torchscript", export=ExportOutcome(ok=False, error_type="E", error="x")),
     ]
     section = render_markdown(merge(rows)).split("## Tag checks\n")[1].split("\n## ")[0]
     table = {
@@ -119,12 +122,12 @@ def test_results_md_sums_up_the_tag_checks_and_says_why_weight_ops_were_not_comp
         if line.startswith("| e |")
     }
     assert table["dynamo"] == [
+        "6",
         "5",
-        "4",
         "1",
         "0",
         "2 rows, 39 ops; lowest 96.0% (opt text-classification)",
-        "3 |",
+        "4 |",
     ]
     assert table["torchscript"] == ["3", "2", "0", "1", "n/a", " |"]
     assert "- `e` · dynamo · failed: bert text-classification: 3 nodes tagged with no module" in section
@@ -133,8 +136,8 @@ def test_results_md_sums_up_the_tag_checks_and_says_why_weight_ops_were_not_comp
         in section
     )
     assert (
-        "- `e` · dynamo · weight ops not compared on 1: the TorchScript export failed — t5 text-classification"
-        in section
+        "- `e` · dynamo · weight ops not compared on 2: the TorchScript export failed — "
+        "mt5 text-classification, t5 text-classification" in section
     )
     assert "weight ops not compared on 2: no reason recorded" in section  # bert's and vit's rows say none
     assert tag_summary(rows[-1].records[TAGS]).endswith(

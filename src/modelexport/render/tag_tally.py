@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from .schema import TAGS, Row
 
 NO_REASON = "no reason recorded (a row from before the matrix recorded one)"
+# Why a dynamo row has no weight-op agreement, as the matrix's pytest plugin records it.
+TORCHSCRIPT_FAILED = "the TorchScript export failed"
+NOT_IN_RUN = "the TorchScript cell was not in this run"
 SHOWN = 8  # rows named per line
 
 
@@ -28,7 +31,7 @@ class TagTally:
     lowest: tuple[float, str] | None = None  # the lowest agreement and its row
     not_compared: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, row: Row, record: dict[str, object]) -> None:
+    def add(self, row: Row, record: dict[str, object], torchscript_failed: bool = False) -> None:
         self.exports += 1
         name = f"{row.model} {row.task}"
         ok, error = record.get("ok"), record.get("error")
@@ -46,7 +49,8 @@ class TagTally:
             if self.lowest is None or agreement < self.lowest[0]:
                 self.lowest = (float(agreement), name)
         elif row.backend == "dynamo":
-            self.not_compared[str(record.get("agreement_not_run") or NO_REASON)].append(name)
+            why = record.get("agreement_not_run") or (TORCHSCRIPT_FAILED if torchscript_failed else NO_REASON)
+            self.not_compared[str(why)].append(name)
 
     def agreement_text(self) -> str:
         """``633 rows, 14,210 ops; lowest 96.0% (dab-detr object-detection)`` or ``…; all 100%``."""
@@ -60,11 +64,14 @@ class TagTally:
 
 def tag_tally(rows: Iterable[Row]) -> dict[tuple[str, str], TagTally]:
     """(env, backend) -> tally over the rows that carry a tag-check record."""
+    rows = list(rows)
+    failed = {(r.env, r.model, r.task) for r in rows if r.column == "torchscript" and not r.export.ok}
     out: dict[tuple[str, str], TagTally] = {}
     for row in rows:
         record = row.records.get(TAGS)
         if isinstance(record, dict):
-            out.setdefault((row.env, row.backend), TagTally()).add(row, record)
+            tally = out.setdefault((row.env, row.backend), TagTally())
+            tally.add(row, record, (row.env, row.model, row.task) in failed)
     return out
 
 
