@@ -8,8 +8,8 @@ and progress.
   regressions and unexpected passes fail, and the run ends with a summary and the update command.
 - ``--shard I/N`` runs one of N shards balanced by the recorded cell times; every run takes its
   model × task groups longest first, and prints cells done / total with an estimate of the time left.
-- Under xdist (``-n``), a group's cells go to one worker whole and in order, whatever ``--dist``
-  names of load and loadgroup: the dynamo cell's tag checks compare with the TorchScript export.
+- Under xdist (``-n``, with ``--dist`` load or loadgroup), a group's cells go to one worker whole
+  and in order: the dynamo cell's tag checks compare with the TorchScript export.
 """
 
 from __future__ import annotations
@@ -277,9 +277,8 @@ def run_case(
     """Run one case isolated, append its row to this run's results, return the row."""
     env, results = env_name(), results_path(request.config)
     workdir = MATRIX / ".work" / env
-    # (model, task) -> this run's TorchScript export, or why there is none
-    exported: dict[tuple[str, str], str] = {}
-    failed: dict[tuple[str, str], str] = {}
+    exported: dict[tuple[str, str], str] = {}  # (model, task) -> this run's TorchScript export
+    failed: set[tuple[str, str]] = set()  # (model, task) whose TorchScript export failed
 
     def run(case: Case) -> Row:
         # A group's cells run in order on one worker: dynamo's tag checks compare with TorchScript's.
@@ -299,10 +298,10 @@ def run_case(
             if row.export.ok:
                 exported[group] = str(workdir / case.id)
             else:
-                failed[group] = TORCHSCRIPT_FAILED
+                failed.add(group)
         tags = row.records.get(TAGS)
         if column_of(case) == "dynamo" and other is None and isinstance(tags, dict):
-            tags["agreement_not_run"] = failed.get(group, NOT_IN_RUN)
+            tags["agreement_not_run"] = TORCHSCRIPT_FAILED if group in failed else NOT_IN_RUN
         append_row(results, row)
         return row
 
