@@ -134,21 +134,19 @@ def _bound_inferred(
             paths[i] = index.lowest_common([bound])
 
 
-def _twin_below(path: str, other: str, index: ModuleIndex) -> str | None:
-    """The module of ``other`` at ``path``'s depth when it is ``path``'s twin (``encoder.layer.1.x``
-    for ``encoder.layer.0.x``: equal but for list indices, and of the same class), else None. A
-    block's Linear feeding the next block's ReLU (Mask2Former's ``mask_embedder.0.0`` ->
+def _twins(path: str, other: str, index: ModuleIndex) -> bool:
+    """Whether ``other`` lies in a twin of ``path`` (``encoder.layer.1.x...`` for
+    ``encoder.layer.0.x``: equal at ``path``'s depth but for list indices, and of the same class).
+    A block's Linear feeding the next block's ReLU (Mask2Former's ``mask_embedder.0.0`` ->
     ``mask_embedder.1.1``) is a computation handed on, not a twin."""
-    a, b = path.split("."), other.split(".")[: len(path.split("."))]
+    a = path.split(".")
+    b = other.split(".")[: len(a)]
     if a == b or len(a) != len(b):
-        return None
+        return False
     if not all(x == y or (x.isdigit() and y.isdigit()) for x, y in zip(a, b, strict=True)):
-        return None
-    twin = ".".join(b)
-    mine, theirs = index.info.get(path), index.info.get(twin)
-    if mine is None or theirs is None or mine.qualified_class != theirs.qualified_class:
-        return None
-    return twin
+        return False
+    mine, theirs = index.info.get(path), index.info.get(".".join(b))
+    return mine is not None and theirs is not None and mine.qualified_class == theirs.qualified_class
 
 
 _FLOATS = frozenset(
@@ -203,7 +201,7 @@ def _unshare(
         if how[i] != "scope" or not path:
             continue
         used_by = [p for j in consumers[i] if (p := paths[j]) is not None]
-        twins = [p for p in used_by if _twin_below(path, p, index) is not None]
+        twins = [p for p in used_by if _twins(path, p, index)]
         if not twins:
             continue
         inside = _upstream_inside(i, path, paths, how, producers)

@@ -162,7 +162,8 @@ def _check_agreement(export_dir: Path, other_export: Path, record: TagCheck) -> 
     mine, theirs = _tagged_onnx(export_dir), _tagged_onnx(other_export)
     matched = agreed = 0
     record.agreement_disagreements, record.agreement_not_run = [], None
-    for name in sorted(mine.keys() & theirs.keys()):
+    files = sorted(mine.keys() & theirs.keys())
+    for name in files:
         result = module_agreement(mine[name], theirs[name])
         matched, agreed = matched + result.matched, agreed + result.agreed
         record.agreement_disagreements += [f"{name}: {a} vs {b}" for a, b in result.disagreements]
@@ -170,7 +171,6 @@ def _check_agreement(export_dir: Path, other_export: Path, record: TagCheck) -> 
     record.agreement_matched = matched
     record.agreement = round(agreed / matched, 4) if matched else None
     if not matched:
-        files = sorted(mine.keys() & theirs.keys())
         record.agreement_not_run = (
             f"no weight op (MatMul, Gemm, Conv, embedding Gather) in both exports' {', '.join(files)}"
             if files

@@ -7,7 +7,7 @@ empty, ``None``). A record of any other name is shown as its ``ok`` / ``error`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .schema import FIRST_DIVERGENCE, FIXED_SIZES, TAG_SURVIVAL, TAGS, Row
@@ -78,6 +78,17 @@ def survival_counts(value: Any) -> tuple[int, int, int] | None:
     if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
         return int(value[0]), int(value[1]), int(value[2])
     return None
+
+
+# Renders a table from its header and rows (markdown's ``_table``), for the sections built apart.
+TableRenderer = Callable[[list[str], list[list[str]]], list[str]]
+SHOWN = 8  # rows a section's line names before "and N more"
+
+
+def named(rows: list[str]) -> str:
+    """The first :data:`SHOWN` of ``rows``, comma-separated, and how many more there are."""
+    more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+    return ", ".join(rows[:SHOWN]) + more
 
 
 def share_text(nodes: int, before: int, after: int) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..hierarchy.survival import TOOLS
-from .records import share_text, survival_counts
+from .records import TableRenderer, named, share_text, survival_counts
 from .schema import TAG_SURVIVAL, Row
 
 
@@ -84,9 +84,6 @@ def tally(rows: Iterable[Row]) -> dict[tuple[str, str], SurvivalTally]:
     return out
 
 
-TableRenderer = Callable[[list[str], list[list[str]]], list[str]]
-
-
 def survival_lines(rows: Iterable[Row], table: TableRenderer) -> list[str]:
     """RESULTS.md's section: a table per env, then the tools' errors; ``table`` renders a table."""
     tallies = tally(rows)
@@ -109,10 +106,9 @@ def survival_lines(rows: Iterable[Row], table: TableRenderer) -> list[str]:
     lines += [*table(header, body), ""]
     for (env, backend), t in sorted(tallies.items()):
         for (tool, error), cells in sorted(t.errors.items(), key=lambda item: (-len(item[1]), item[0])):
-            shown = ", ".join(cells[:8]) + (f" and {len(cells) - 8} more" if len(cells) > 8 else "")
             example = t.examples[(tool, error)]
             said = error if example == error else f"{error} (first: {example})"
-            lines.append(f"- `{env}` · {backend} · {tool} failed on {len(cells)}: {said} — {shown}")
+            lines.append(f"- `{env}` · {backend} · {tool} failed on {len(cells)}: {said} — {named(cells)}")
         for item in t.not_measured:
             lines.append(f"- `{env}` · {backend} · not measured: {item}")
     return lines + ([""] if lines[-1] else [])

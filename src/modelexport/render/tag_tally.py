@@ -6,16 +6,16 @@ rows not compared with why."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .records import TableRenderer, named
 from .schema import TAGS, Row
 
 NO_REASON = "no reason recorded (a row from before the matrix recorded one)"
 # Why a dynamo row has no weight-op agreement, as the matrix's pytest plugin records it.
 TORCHSCRIPT_FAILED = "the TorchScript export failed"
 NOT_IN_RUN = "the TorchScript cell was not in this run"
-SHOWN = 8  # rows named per line
 
 
 @dataclass
@@ -75,14 +75,6 @@ def tag_tally(rows: Iterable[Row]) -> dict[tuple[str, str], TagTally]:
     return out
 
 
-def _named(rows: list[str]) -> str:
-    more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-    return ", ".join(rows[:SHOWN]) + more
-
-
-TableRenderer = Callable[[list[str], list[list[str]]], list[str]]
-
-
 def tag_check_lines(rows: Iterable[Row], table: TableRenderer) -> list[str]:
     """RESULTS.md's section: a table per env and backend, then each failure and each reason the
     weight ops were not compared; ``table`` renders a table."""
@@ -120,6 +112,6 @@ def tag_check_lines(rows: Iterable[Row], table: TableRenderer) -> list[str]:
             lines.append(f"- `{env}` · {backend} · not run: {item}")
         for reason, names in sorted(t.not_compared.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             lines.append(
-                f"- `{env}` · {backend} · weight ops not compared on {len(names)}: {reason} — {_named(names)}"
+                f"- `{env}` · {backend} · weight ops not compared on {len(names)}: {reason} — {named(names)}"
             )
     return lines + ([""] if lines[-1] else [])
